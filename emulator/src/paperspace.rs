@@ -6,7 +6,6 @@
 //! Cancelled, or RunsForever (stays Running, for timeout tests). Runs keep their spec and
 //! inputs so tests can check what a trigger sent.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 

@@ -53,7 +53,7 @@ pub(crate) fn routes() -> Router<Arc<GoogleState>> {
             )
             .route(
                 &format!("{prefix}/drive/v3/files/{{id}}"),
-                patch(upload_update).put(resumable_put),
+                patch(upload_update).put(resumable_put).post(resumable_put),
             );
     }
     router
@@ -65,6 +65,10 @@ async fn upload_create(
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Result<Response, DriveError> {
+    // google-drive3 sends the chunks of a resumable upload with POST to the session URL.
+    if params.contains_key("upload_id") {
+        return upload_chunk(&state, &headers, &params, &body);
+    }
     authorize(&state, &headers, Need::Write, "google.apps.drive.v3.DriveFiles.Create")?;
     start_upload(&state, &headers, &params, body, Target::Create).await
 }
@@ -240,12 +244,23 @@ fn parse_content_range(text: &str) -> Option<ChunkRange> {
     })
 }
 
-/// `PUT` on a session URL: one chunk (or the whole media, or a status query).
+/// `PUT` (or `POST`) on a session URL. The session id is the credential, as in Drive: chunks
+/// need no Authorization header.
 async fn resumable_put(
     State(state): State<Arc<GoogleState>>,
     headers: HeaderMap,
     Query(params): Query<Params>,
     body: Bytes,
+) -> Result<Response, DriveError> {
+    upload_chunk(&state, &headers, &params, &body)
+}
+
+/// One chunk of a resumable upload (or the whole media, or a status query).
+fn upload_chunk(
+    state: &GoogleState,
+    headers: &HeaderMap,
+    params: &Params,
+    body: &[u8],
 ) -> Result<Response, DriveError> {
     let upload_id = params
         .get("upload_id")
@@ -255,7 +270,7 @@ async fn resumable_put(
         .uploads
         .get_mut(upload_id)
         .ok_or_else(DriveError::upload_session_not_found)?;
-    let range = match header_text(&headers, header::CONTENT_RANGE.as_str()) {
+    let range = match header_text(headers, header::CONTENT_RANGE.as_str()) {
         None => ChunkRange::Bytes {
             first: 0,
             last: body.len().saturating_sub(1),
@@ -294,7 +309,7 @@ async fn resumable_put(
             // A chunk that does not continue where the session stands is ignored; the 308
             // below tells the client where to resume, as Drive does.
             if first == session.received.len() {
-                session.received.extend_from_slice(&body);
+                session.received.extend_from_slice(body);
             }
         }
     }

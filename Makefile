@@ -1,0 +1,59 @@
+# Build, test and run the report pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+OUTPUTS ?= $(CURDIR)/outputs
+
+.PHONY: help build test lint fmt doc test-shared test-emulator test-sdk test-setup test-vectorize \
+        test-pipeline test-upload demo run run-setup run-vectorize run-pipeline run-upload bench
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## Build every crate (debug)
+	$(CARGO) build --workspace --bins
+
+test: build ## Run every test of the workspace (offline, against the emulator)
+	$(CARGO) test --workspace
+
+lint: ## Formatting and clippy, warnings are errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+doc: ## API docs (the shared contract: target/doc/shared/index.html)
+	$(CARGO) doc --no-deps -p shared
+
+test-shared: ## The shared contract's tests (incl. the kill test)
+	$(CARGO) test -p shared
+
+test-emulator: ## The emulator's tests through the real client crates
+	$(CARGO) test -p emulator
+
+test-sdk: ## Official Python SDKs against a live emulator (needs python3; makes a throwaway venv)
+	$(CARGO) build -p emulator
+	bash emulator/sdk-tests/run.sh
+
+test-setup: ## setup and the Drive client
+	$(CARGO) test -p setup -p drive-client
+
+test-vectorize: ## vectorize and the OpenAI client
+	$(CARGO) test -p vectorize -p openai-client
+
+test-pipeline: ## pipeline
+	$(CARGO) test -p pipeline
+
+test-upload: ## upload and the end-to-end run
+	$(CARGO) build --workspace --bins
+	$(CARGO) test -p upload
+
+demo: ## The whole pipeline offline on examples/acme; prints where the final report is
+	bash scripts/demo.sh
+
+run: ## The whole pipeline against the real services (needs real credentials, INPUTS=file)
+	bash scripts/run.sh $(INPUTS)
+
+run-setup run-vectorize run-pipeline run-upload: run-%: ## One job against the real services (INPUTS=file)
+	@test -n "$(INPUTS)" || { echo "usage: make $@ INPUTS=path/to/inputs.yaml" >&2; exit 2; }
+	$(CARGO) run --release -p $* -- --inputs-file $(INPUTS) --outputs $(OUTPUTS)
