@@ -99,7 +99,12 @@ fn office_text(bytes: &[u8], kind: OfficeKind) -> Result<String, String> {
 }
 
 /// Appends the text runs (`text_tag` elements) of an Office XML part, one line per paragraph.
-fn xml_runs(xml: &str, text_tag: &[u8], paragraph_tag: &[u8], out: &mut String) -> Result<(), String> {
+fn xml_runs(
+    xml: &str,
+    text_tag: &[u8],
+    paragraph_tag: &[u8],
+    out: &mut String,
+) -> Result<(), String> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut in_text_run = false;
     loop {
@@ -203,8 +208,11 @@ mod tests {
         let mut buffer = std::io::Cursor::new(Vec::new());
         {
             let mut zip = zip::ZipWriter::new(&mut buffer);
-            zip.start_file("word/document.xml", zip::write::SimpleFileOptions::default())
-                .unwrap();
+            zip.start_file(
+                "word/document.xml",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
             zip.write_all(
                 br#"<w:document><w:body><w:p><w:r><w:t>Orders are keyed in </w:t></w:r><w:r><w:t>by hand &amp; checked.</w:t></w:r></w:p><w:p><w:r><w:t>Second paragraph.</w:t></w:r></w:p></w:body></w:document>"#,
             )
@@ -212,7 +220,10 @@ mod tests {
             zip.finish().unwrap();
         }
         let text = extract_text("memo.docx", buffer.get_ref()).unwrap();
-        assert_eq!(text.trim(), "Orders are keyed in by hand & checked.\nSecond paragraph.");
+        assert_eq!(
+            text.trim(),
+            "Orders are keyed in by hand & checked.\nSecond paragraph."
+        );
     }
 
     #[test]

@@ -243,7 +243,9 @@ impl Faults {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Service, ServiceFaults>> {
-        self.rules.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -30,8 +30,7 @@ pub fn split_passages(text: &str) -> Vec<Passage> {
     };
     for paragraph in paragraphs(text) {
         for sentence in sentences(&paragraph) {
-            if !current.text.is_empty() && current.text.len() + sentence.len() + 1 > PASSAGE_CHARS
-            {
+            if !current.text.is_empty() && current.text.len() + sentence.len() + 1 > PASSAGE_CHARS {
                 passages.push(std::mem::replace(
                     &mut current,
                     Passage {
@@ -385,7 +384,10 @@ impl<'a> Filler<'a> {
 
     fn array(&mut self, schema: &Map<String, Value>, path: &str, key: &str, depth: usize) -> Value {
         let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
-        let max = schema.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
+        let max = schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX);
         let count = 3u64.clamp(min, max.max(min));
         let item_schema = schema.get("items").cloned().unwrap_or(Value::Bool(true));
         let items = (0..count)
@@ -406,7 +408,10 @@ impl<'a> Filler<'a> {
         };
         self.next_piece += 1;
         if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-            text = text.chars().take(usize::try_from(max).unwrap_or(usize::MAX)).collect();
+            text = text
+                .chars()
+                .take(usize::try_from(max).unwrap_or(usize::MAX))
+                .collect();
         }
         if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
             while (text.chars().count() as u64) < min {
@@ -456,8 +461,8 @@ fn integer(schema: &Map<String, Value>, path: &str) -> Value {
     let value = match (low, high) {
         (Some(low), Some(high)) if high >= low => {
             let span = u64::try_from(high - low).unwrap_or(0).saturating_add(1);
-            let offset = (pick(path, usize::try_from(span).unwrap_or(usize::MAX)) as u64)
-                .min(span - 1);
+            let offset =
+                (pick(path, usize::try_from(span).unwrap_or(usize::MAX)) as u64).min(span - 1);
             low + offset as i64
         }
         (Some(low), _) => low.max(1),
@@ -529,7 +534,9 @@ mod tests {
     #[test]
     fn prose_cites_every_quote_and_echoes_requested_headings() {
         let text = prose("Write the report.\n## Current state\n## Risks", &quotes());
-        assert!(text.contains("\"Invoices are typed into the ledger by two clerks.\" [source: finance.md]"));
+        assert!(text.contains(
+            "\"Invoices are typed into the ledger by two clerks.\" [source: finance.md]"
+        ));
         assert!(text.contains("[source: ops.pdf]"));
         let first = text.find("## Current state").unwrap();
         assert!(text.find("## Risks").unwrap() > first);
@@ -554,8 +561,18 @@ mod tests {
         });
         let value = fill_schema(&schema, &quotes());
         assert_eq!(value["cases"].as_array().unwrap().len(), 5);
-        assert!(value["cases"][0]["rationale"].as_str().unwrap().contains("[source: "));
-        assert!(!value["cases"][0]["title"].as_str().unwrap().contains("[source: "));
+        assert!(
+            value["cases"][0]["rationale"]
+                .as_str()
+                .unwrap()
+                .contains("[source: ")
+        );
+        assert!(
+            !value["cases"][0]["title"]
+                .as_str()
+                .unwrap()
+                .contains("[source: ")
+        );
         let score = value["score"].as_i64().unwrap();
         assert!((0..=100).contains(&score));
         assert!(["Explorer", "Adopter", "Leader"].contains(&value["level"].as_str().unwrap()));

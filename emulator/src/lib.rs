@@ -138,7 +138,8 @@ pub struct Emulator {
 impl Emulator {
     /// Binds the port, builds the state and serves in the background on the current runtime.
     pub async fn start(config: Config) -> std::io::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
         let bound = listener.local_addr()?;
         // A wildcard bind is reachable on loopback; a client cannot connect to 0.0.0.0 itself.
         let reachable_ip = if bound.ip().is_unspecified() {

@@ -16,7 +16,10 @@ use emulator::openai::FileErrorCode;
 use emulator::{Config, Emulator};
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Offline emulator of the OpenAI, Google Drive and Paperspace APIs")]
+#[command(
+    version,
+    about = "Offline emulator of the OpenAI, Google Drive and Paperspace APIs"
+)]
 struct Args {
     /// Interface to bind (0.0.0.0 inside a container).
     #[arg(long, default_value = "127.0.0.1")]
@@ -28,10 +31,20 @@ struct Args {
     #[arg(long)]
     public_url: Option<String>,
     /// The only OpenAI API key accepted.
-    #[arg(long, env = "EMULATOR_OPENAI_API_KEY", default_value = "test-openai-key", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "EMULATOR_OPENAI_API_KEY",
+        default_value = "test-openai-key",
+        hide_env_values = true
+    )]
     openai_api_key: String,
     /// The only Paperspace API key accepted.
-    #[arg(long, env = "EMULATOR_PAPERSPACE_API_KEY", default_value = "test-paperspace-key", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "EMULATOR_PAPERSPACE_API_KEY",
+        default_value = "test-paperspace-key",
+        hide_env_values = true
+    )]
     paperspace_api_key: String,
     /// Milliseconds a vector-store file stays in_progress.
     #[arg(long, default_value_t = 50)]
@@ -78,7 +91,9 @@ fn parse_failing_file(text: &str) -> Result<(String, FileErrorCode), String> {
                 code.trim().to_string(),
             ))
             .map_err(|_| {
-                format!("unknown error code {code:?} (server_error, invalid_file, unsupported_file)")
+                format!(
+                    "unknown error code {code:?} (server_error, invalid_file, unsupported_file)"
+                )
             })?;
             Ok((name.to_string(), code))
         }
@@ -138,7 +153,8 @@ async fn run(args: Args) -> std::io::Result<()> {
 
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async {
@@ -159,7 +175,10 @@ fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("emulator: cannot start the async runtime: {error}");

@@ -86,17 +86,29 @@ impl Run {
             };
         }
         if now < running_from {
-            return Phase { name: "Pending", started: None, finished: None };
+            return Phase {
+                name: "Pending",
+                started: None,
+                finished: None,
+            };
         }
         if now < finishing_at || self.outcome == Outcome::RunsForever {
-            return Phase { name: "Running", started, finished: None };
+            return Phase {
+                name: "Running",
+                started,
+                finished: None,
+            };
         }
         let name = match self.outcome {
             Outcome::Failed => "Failed",
             Outcome::Cancelled => "Cancelled",
             Outcome::Succeeded | Outcome::RunsForever => "Succeeded",
         };
-        Phase { name, started, finished: Some(at(finishing_at)) }
+        Phase {
+            name,
+            started,
+            finished: Some(at(finishing_at)),
+        }
     }
 
     fn is_terminal(&self, phase_delay: Duration, now: Instant) -> bool {
@@ -341,7 +353,10 @@ pub fn router(state: Arc<PaperspaceState>) -> Router {
             get(run_logs),
         )
         .route("/_admin/paperspace/state", get(admin_state))
-        .route("/_admin/paperspace/outcome", post(admin_outcome_for_new_runs))
+        .route(
+            "/_admin/paperspace/outcome",
+            post(admin_outcome_for_new_runs),
+        )
         .route(
             "/_admin/paperspace/workflows/{workflow_id}/runs/{run}/outcome",
             post(admin_run_outcome),
@@ -369,10 +384,18 @@ async fn create_run(
     }
     let request: CreateRun = match serde_json::from_slice(&body) {
         Ok(request) => request,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, &format!("Invalid request body: {e}")),
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid request body: {e}"),
+            );
+        }
     };
     let Some(spec) = request.spec.filter(Value::is_object) else {
-        return api_error(StatusCode::BAD_REQUEST, "spec is required and must be an object");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "spec is required and must be an object",
+        );
     };
     let inputs = request.inputs.unwrap_or_else(|| json!({}));
     if !inputs.is_object() {
@@ -393,7 +416,9 @@ async fn create_run(
         )),
         workflow_id,
         sequence,
-        cluster_id: request.cluster_id.unwrap_or_else(|| "clg07azjl".to_string()),
+        cluster_id: request
+            .cluster_id
+            .unwrap_or_else(|| "clg07azjl".to_string()),
         spec,
         inputs,
         meta: request.meta.unwrap_or_else(|| json!({})),
@@ -488,7 +513,10 @@ async fn list_runs(
     if let Err(response) = state.check_key(&headers) {
         return response;
     }
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE_LIMIT).clamp(1, MAX_PAGE_LIMIT);
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_PAGE_LIMIT)
+        .clamp(1, MAX_PAGE_LIMIT);
     let inner = state.lock();
     let mut runs: Vec<&Run> = inner
         .runs
@@ -577,10 +605,16 @@ mod tests {
         assert_eq!(r.phase(delay, r.created + delay).name, "Running");
         assert_eq!(r.phase(delay, r.created + delay * 2).name, "Failed");
         let forever = run(Outcome::RunsForever);
-        assert_eq!(forever.phase(delay, forever.created + delay * 100).name, "Running");
+        assert_eq!(
+            forever.phase(delay, forever.created + delay * 100).name,
+            "Running"
+        );
         let mut cancelled = run(Outcome::Succeeded);
         cancelled.cancelled = Some(cancelled.created + delay);
-        assert_eq!(cancelled.phase(delay, cancelled.created + delay * 3).name, "Cancelled");
+        assert_eq!(
+            cancelled.phase(delay, cancelled.created + delay * 3).name,
+            "Cancelled"
+        );
     }
 
     #[test]

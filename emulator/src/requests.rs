@@ -101,6 +101,8 @@ impl RequestLog {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RequestEntry>> {
         // A panic while holding the lock cannot leave a Vec half-pushed: keep serving.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -64,10 +64,10 @@ async fn observe(State(shared): State<Shared>, request: Request, next: Next) -> 
         return next.run(request).await;
     };
     let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "<unmatched>".to_string(), |matched| matched.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || "<unmatched>".to_string(),
+        |matched| matched.as_str().to_string(),
+    );
     let start_us = shared.requests.now_us();
     let decision = shared.faults.decide(service);
     if !decision.delay.is_zero() {
@@ -93,7 +93,8 @@ async fn observe(State(shared): State<Shared>, request: Request, next: Next) -> 
         }
         Some(FaultError::Status { status }) => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let response = (code, axum::Json(faults::error_body(service, code.as_u16()))).into_response();
+            let response =
+                (code, axum::Json(faults::error_body(service, code.as_u16()))).into_response();
             (response, Some(format!("status {}", code.as_u16())))
         }
     };
@@ -142,7 +143,8 @@ impl tower::Service<Request<hyper::body::Incoming>> for DroppingService {
     fn call(&mut self, request: Request<hyper::body::Incoming>) -> Self::Future {
         let router = self.router.clone();
         Box::pin(async move {
-            let response: Result<Response, Infallible> = router.oneshot(request.map(Body::new)).await;
+            let response: Result<Response, Infallible> =
+                router.oneshot(request.map(Body::new)).await;
             let Ok(response) = response;
             if response.extensions().get::<DropConnection>().is_some() {
                 Err(ConnectionDropped)

@@ -24,7 +24,12 @@ fn statuses(emulator: &emulator::Emulator, route: &str) -> Vec<Option<u16>> {
 async fn a_429_with_retry_after_is_honoured_then_the_call_succeeds() {
     let emulator = start(Config::new().fault(
         Service::OpenAi,
-        FaultSpec::first(1, FaultError::RateLimit { retry_after_secs: 1 }),
+        FaultSpec::first(
+            1,
+            FaultError::RateLimit {
+                retry_after_secs: 1,
+            },
+        ),
     ))
     .await;
     let raw = reqwest::Client::new()
@@ -40,7 +45,12 @@ async fn a_429_with_retry_after_is_honoured_then_the_call_succeeds() {
 
     emulator.faults().set(
         Service::OpenAi,
-        FaultSpec::first(1, FaultError::RateLimit { retry_after_secs: 1 }),
+        FaultSpec::first(
+            1,
+            FaultError::RateLimit {
+                retry_after_secs: 1,
+            },
+        ),
     );
     let openai = client(&emulator, KEY);
     let started = Instant::now();
@@ -105,17 +115,17 @@ async fn latency_delays_requests_and_concurrent_requests_overlap() {
     );
     let openai = client(&emulator, KEY);
     let started = Instant::now();
-    let (a, b, c) = tokio::join!(
-        openai.files().list(),
-        openai.files().list(),
-        openai.vector_stores().list()
-    );
+    let (files_a, files_b, stores) = (openai.files(), openai.files(), openai.vector_stores());
+    let (a, b, c) = tokio::join!(files_a.list(), files_b.list(), stores.list());
     a.unwrap();
     b.unwrap();
     c.unwrap();
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(150));
-    assert!(elapsed < Duration::from_millis(400), "served concurrently: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(400),
+        "served concurrently: {elapsed:?}"
+    );
     for entry in emulator.requests().entries() {
         assert!(entry.end_us - entry.start_us >= 150_000);
         assert!(entry.end_us - entry.start_us <= 400_000);
@@ -166,7 +176,10 @@ async fn the_admin_endpoint_sets_every_nth_faults_with_google_shaped_bodies() {
     assert_ne!(codes[2], 429);
     assert_eq!(limited_body["error"]["code"], 429);
     assert_eq!(limited_body["error"]["status"], "RESOURCE_EXHAUSTED");
-    assert_eq!(limited_body["error"]["errors"][0]["reason"], "rateLimitExceeded");
+    assert_eq!(
+        limited_body["error"]["errors"][0]["reason"],
+        "rateLimitExceeded"
+    );
 
     let cleared = http
         .post(format!("{}/_admin/faults", emulator.url()))

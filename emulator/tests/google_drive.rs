@@ -58,9 +58,15 @@ fn write_fixture(root: &Path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     };
-    write("Interviews/ceo.md", b"# CEO interview\nWe invoice by hand.\n");
+    write(
+        "Interviews/ceo.md",
+        b"# CEO interview\nWe invoice by hand.\n",
+    );
     write("Interviews/Deep/cfo.txt", b"CFO: closing takes 9 days.");
-    write("Memo.gdoc.md", b"# Memo\n\nAgents could **draft** invoices.\n");
+    write(
+        "Memo.gdoc.md",
+        b"# Memo\n\nAgents could **draft** invoices.\n",
+    );
     write("Blank.gdoc.md", b"");
     write("Metrics.gsheet.xlsx", &xlsx_bytes());
     write("Deck.gslides.pdf", b"%PDF-1.4 deck bytes");
@@ -87,7 +93,9 @@ fn connector() -> HttpsConnector<HttpConnector> {
 }
 
 async fn hub_for(url: &str, key_path: &Path) -> Hub {
-    let key = yup_oauth2::read_service_account_key(key_path).await.unwrap();
+    let key = yup_oauth2::read_service_account_key(key_path)
+        .await
+        .unwrap();
     let auth_client = Client::builder(TokioExecutor::new()).build(connector());
     let auth = yup_oauth2::ServiceAccountAuthenticator::with_client(
         key,
@@ -112,7 +120,10 @@ async fn start() -> Drive {
         .unwrap();
     let root = emulator.seeded_folder_id().unwrap();
     let key_path = dir.path().join("service-account.json");
-    emulator.google().write_service_account_key(&key_path).unwrap();
+    emulator
+        .google()
+        .write_service_account_key(&key_path)
+        .unwrap();
     let hub = hub_for(&emulator.url(), &key_path).await;
     Drive {
         emulator,
@@ -219,7 +230,11 @@ async fn listing_pages_past_one_page_and_walks_nested_folders() {
     let drive = start().await;
     let bulk = drive.child(&drive.root, "Bulk");
     let (files, pages) = drive
-        .list_all(&format!("'{bulk}' in parents and trashed=false"), 100, false)
+        .list_all(
+            &format!("'{bulk}' in parents and trashed=false"),
+            100,
+            false,
+        )
         .await;
     assert_eq!(pages, 2);
     let mut names: Vec<String> = files.iter().map(|f| f.name.clone().unwrap()).collect();
@@ -232,7 +247,11 @@ async fn listing_pages_past_one_page_and_walks_nested_folders() {
     let mut folders = vec![drive.root.clone()];
     while let Some(folder) = folders.pop() {
         let (children, _) = drive
-            .list_all(&format!("'{folder}' in parents and trashed = false"), 1000, false)
+            .list_all(
+                &format!("'{folder}' in parents and trashed = false"),
+                1000,
+                false,
+            )
             .await;
         for child in children {
             if child.mime_type.as_deref() == Some(FOLDER) {
@@ -242,29 +261,57 @@ async fn listing_pages_past_one_page_and_walks_nested_folders() {
             }
         }
     }
-    assert!(found.contains(&"cfo.txt".to_string()), "nested file missing: {found:?}");
+    assert!(
+        found.contains(&"cfo.txt".to_string()),
+        "nested file missing: {found:?}"
+    );
     assert!(found.contains(&"Memo".to_string()));
-    assert!(!found.contains(&"old.pdf".to_string()), "trashed file listed");
-    assert!(!found.contains(&"secret.md".to_string()), "unshared file listed");
-    assert!(!found.contains(&"plan.md".to_string()), "shared-drive file listed without the flags");
+    assert!(
+        !found.contains(&"old.pdf".to_string()),
+        "trashed file listed"
+    );
+    assert!(
+        !found.contains(&"secret.md".to_string()),
+        "unshared file listed"
+    );
+    assert!(
+        !found.contains(&"plan.md".to_string()),
+        "shared-drive file listed without the flags"
+    );
     assert_eq!(found.len(), BULK_FILES + 8);
 
     // Binary files carry size (an int64 string on the wire) and md5; native ones do not.
     let (top, _) = drive
         .list_all(&format!("'{}' in parents", drive.root), 100, false)
         .await;
-    let ceo_folder = top.iter().find(|f| f.name.as_deref() == Some("Interviews")).unwrap();
+    let ceo_folder = top
+        .iter()
+        .find(|f| f.name.as_deref() == Some("Interviews"))
+        .unwrap();
     let (interviews, _) = drive
-        .list_all(&format!("'{}' in parents", ceo_folder.id.as_ref().unwrap()), 10, false)
+        .list_all(
+            &format!("'{}' in parents", ceo_folder.id.as_ref().unwrap()),
+            10,
+            false,
+        )
         .await;
-    let ceo = interviews.iter().find(|f| f.name.as_deref() == Some("ceo.md")).unwrap();
+    let ceo = interviews
+        .iter()
+        .find(|f| f.name.as_deref() == Some("ceo.md"))
+        .unwrap();
     let ceo_bytes = b"# CEO interview\nWe invoice by hand.\n";
     assert_eq!(ceo.size, Some(ceo_bytes.len() as i64));
     assert_eq!(ceo.md5_checksum.as_deref().unwrap().len(), 32);
-    let memo = top.iter().find(|f| f.name.as_deref() == Some("Memo")).unwrap();
+    let memo = top
+        .iter()
+        .find(|f| f.name.as_deref() == Some("Memo"))
+        .unwrap();
     assert_eq!(memo.mime_type.as_deref(), Some(DOC));
     assert_eq!(memo.md5_checksum, None);
-    assert!(top.iter().any(|f| f.name.as_deref() == Some("old.pdf") && f.trashed == Some(true)));
+    assert!(
+        top.iter()
+            .any(|f| f.name.as_deref() == Some("old.pdf") && f.trashed == Some(true))
+    );
 }
 
 #[tokio::test]
@@ -276,9 +323,15 @@ async fn queries_by_name_and_mime_type() {
     );
     let (files, _) = drive.list_all(&q, 10, false).await;
     assert_eq!(files.len(), 1);
-    assert_eq!(drive.download(files[0].id.as_ref().unwrap()).await.unwrap(), b"quoted name");
+    assert_eq!(
+        drive.download(files[0].id.as_ref().unwrap()).await.unwrap(),
+        b"quoted name"
+    );
 
-    let q = format!("'{}' in parents and mimeType != '{FOLDER}' and mimeType = '{DOC}'", drive.root);
+    let q = format!(
+        "'{}' in parents and mimeType != '{FOLDER}' and mimeType = '{DOC}'",
+        drive.root
+    );
     let (docs, _) = drive.list_all(&q, 10, false).await;
     let mut names: Vec<_> = docs.into_iter().map(|f| f.name.unwrap()).collect();
     names.sort();
@@ -312,9 +365,13 @@ async fn shared_drive_items_need_the_all_drives_flags() {
     let team = drive.child(&drive.root, "Team");
     let plan = drive.child(&team, "plan.md");
 
-    let (without, _) = drive.list_all(&format!("'{team}' in parents"), 10, false).await;
+    let (without, _) = drive
+        .list_all(&format!("'{team}' in parents"), 10, false)
+        .await;
     assert!(without.is_empty());
-    let (with, _) = drive.list_all(&format!("'{team}' in parents"), 10, true).await;
+    let (with, _) = drive
+        .list_all(&format!("'{team}' in parents"), 10, true)
+        .await;
     assert_eq!(with.len(), 1);
     assert_eq!(with[0].drive_id.as_deref(), Some(team.as_str()));
 
@@ -350,12 +407,21 @@ async fn downloads_and_exports() {
     let docx = drive.export(&memo, DOCX).await.unwrap();
     let mut archive = zip::ZipArchive::new(Cursor::new(docx)).unwrap();
     let mut document = String::new();
-    std::io::Read::read_to_string(&mut archive.by_name("word/document.xml").unwrap(), &mut document)
-        .unwrap();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("word/document.xml").unwrap(),
+        &mut document,
+    )
+    .unwrap();
     assert!(document.contains("Agents could **draft** invoices."));
 
     let blank = drive.child(&drive.root, "Blank");
-    assert!(drive.export(&blank, "text/markdown").await.unwrap().is_empty());
+    assert!(
+        drive
+            .export(&blank, "text/markdown")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let metrics = drive.child(&drive.root, "Metrics");
     let seeded = std::fs::read(drive.dir.path().join("acme/Metrics.gsheet.xlsx")).unwrap();
@@ -364,7 +430,10 @@ async fn downloads_and_exports() {
     assert_eq!(csv, "process,hours\ninvoicing,12\n");
 
     let deck = drive.child(&drive.root, "Deck");
-    assert_eq!(drive.export(&deck, "application/pdf").await.unwrap(), b"%PDF-1.4 deck bytes");
+    assert_eq!(
+        drive.export(&deck, "application/pdf").await.unwrap(),
+        b"%PDF-1.4 deck bytes"
+    );
 
     let (code, reason, _) = drive_error(drive.export(&memo, "image/png").await);
     assert_eq!((code, reason.as_str()), (400, "badRequest"));
@@ -377,43 +446,53 @@ async fn exports_over_ten_megabytes_are_refused() {
     let dir = TempDir::new().unwrap();
     let seed = dir.path().join("big");
     std::fs::create_dir_all(&seed).unwrap();
-    // Just over the cap, and just under it.
+    // Just over the cap, exactly at it, and over it as Markdown but not as plain text.
     std::fs::write(seed.join("Huge.gdoc.md"), "a".repeat(10_485_761)).unwrap();
     std::fs::write(seed.join("Large.gdoc.md"), "a".repeat(10_485_760)).unwrap();
-    let emulator = Emulator::start(Config::default().seed_drive(&seed)).await.unwrap();
+    std::fs::write(seed.join("Styled.gdoc.md"), "**word** ".repeat(1_200_000)).unwrap();
+    let emulator = Emulator::start(Config::default().seed_drive(&seed))
+        .await
+        .unwrap();
     let key_path = dir.path().join("key.json");
-    emulator.google().write_service_account_key(&key_path).unwrap();
+    emulator
+        .google()
+        .write_service_account_key(&key_path)
+        .unwrap();
     let hub = hub_for(&emulator.url(), &key_path).await;
     let root = emulator.seeded_folder_id().unwrap();
     let google = emulator.google();
-    let huge = google.find_child(&root, "Huge").unwrap();
-    let large = google.find_child(&root, "Large").unwrap();
+    let export = |name: &str, mime: &'static str| {
+        let id = google.find_child(&root, name).unwrap();
+        let call = hub.files().export(&id, mime).add_scope(Scope::Readonly);
+        async move { call.doit().await }
+    };
 
-    let refused = hub
-        .files()
-        .export(&huge, "text/markdown")
-        .add_scope(Scope::Readonly)
-        .doit()
-        .await;
-    let (code, reason, _) = drive_error(refused);
-    assert_eq!((code, reason.as_str()), (403, "exportSizeLimitExceeded"));
-    // The same text compresses far below the cap as DOCX: the fallback format works.
-    let docx = hub.files().export(&huge, DOCX).add_scope(Scope::Readonly).doit().await.unwrap();
-    assert!(body_bytes(docx).await.starts_with(b"PK"));
-    let fits = hub
-        .files()
-        .export(&large, "text/markdown")
-        .add_scope(Scope::Readonly)
-        .doit()
-        .await
-        .unwrap();
+    for (name, mime) in [
+        ("Huge", "text/markdown"),
+        ("Huge", DOCX),
+        ("Styled", "text/markdown"),
+    ] {
+        let (code, reason, _) = drive_error(export(name, mime).await);
+        assert_eq!(
+            (code, reason.as_str()),
+            (403, "exportSizeLimitExceeded"),
+            "{name} as {mime}"
+        );
+    }
+    let fits = export("Large", "text/markdown").await.unwrap();
     assert_eq!(body_bytes(fits).await.len(), 10_485_760);
+    // The fallback a job can use: the same document as plain text is small enough.
+    let plain = export("Styled", "text/plain").await.unwrap();
+    assert_eq!(body_bytes(plain).await.len(), "word ".len() * 1_200_000);
 }
 
 #[tokio::test]
 async fn multipart_create_update_and_app_properties_query() {
     let drive = start().await;
-    let folder = drive.emulator.google().create_folder("Final", Some(&drive.root));
+    let folder = drive
+        .emulator
+        .google()
+        .create_folder("Final", Some(&drive.root));
     let report = b"# Final report\n".to_vec();
     let metadata = File {
         name: Some("FINAL_REPORT_acme.md".into()),
@@ -426,9 +505,15 @@ async fn multipart_create_update_and_app_properties_query() {
         .files()
         .create(metadata)
         .supports_all_drives(true)
-        .param("fields", "id,name,md5Checksum,size,webViewLink,appProperties,parents")
+        .param(
+            "fields",
+            "id,name,md5Checksum,size,webViewLink,appProperties,parents",
+        )
         .add_scope(Scope::Full)
-        .upload(Cursor::new(report.clone()), "text/markdown".parse().unwrap())
+        .upload(
+            Cursor::new(report.clone()),
+            "text/markdown".parse().unwrap(),
+        )
         .await
         .unwrap();
     let id = created.id.clone().unwrap();
@@ -441,7 +526,14 @@ async fn multipart_create_update_and_app_properties_query() {
     assert_eq!(drive.emulator.google().file_bytes(&id), Some(report));
 
     // Without `fields`, Drive answers with the few default properties only.
-    let (_, bare) = drive.hub.files().get(&id).add_scope(Scope::Full).doit().await.unwrap();
+    let (_, bare) = drive
+        .hub
+        .files()
+        .get(&id)
+        .add_scope(Scope::Full)
+        .doit()
+        .await
+        .unwrap();
     assert_eq!(bare.name.as_deref(), Some("FINAL_REPORT_acme.md"));
     assert_eq!(bare.md5_checksum, None);
 
@@ -449,8 +541,15 @@ async fn multipart_create_update_and_app_properties_query() {
         "'{folder}' in parents and appProperties has {{ key='run_id' and value='run-1' }} and trashed=false"
     );
     let (found, _) = drive.list_all(&q, 10, true).await;
-    assert_eq!(found.iter().map(|f| f.id.clone().unwrap()).collect::<Vec<_>>(), [id.clone()]);
-    let q = format!("'{folder}' in parents and appProperties has {{ key='run_id' and value='run-2' }}");
+    assert_eq!(
+        found
+            .iter()
+            .map(|f| f.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        [id.clone()]
+    );
+    let q =
+        format!("'{folder}' in parents and appProperties has {{ key='run_id' and value='run-2' }}");
     assert!(drive.list_all(&q, 10, true).await.0.is_empty());
 
     let (_, updated) = drive
@@ -459,11 +558,17 @@ async fn multipart_create_update_and_app_properties_query() {
         .update(File::default(), &id)
         .param("fields", "md5Checksum,modifiedTime,version")
         .add_scope(Scope::Full)
-        .upload(Cursor::new(b"# Final report v2\n".to_vec()), "text/markdown".parse().unwrap())
+        .upload(
+            Cursor::new(b"# Final report v2\n".to_vec()),
+            "text/markdown".parse().unwrap(),
+        )
         .await
         .unwrap();
     assert_ne!(updated.md5_checksum, created.md5_checksum);
-    assert_eq!(drive.emulator.google().file_bytes(&id).unwrap(), b"# Final report v2\n");
+    assert_eq!(
+        drive.emulator.google().file_bytes(&id).unwrap(),
+        b"# Final report v2\n"
+    );
 
     let renamed = File {
         name: Some("renamed.md".into()),
@@ -504,7 +609,10 @@ impl Delegate for SmallChunks {
 #[tokio::test]
 async fn resumable_create_continues_after_308_and_converts_to_a_doc() {
     let drive = start().await;
-    let folder = drive.emulator.google().create_folder("Final", Some(&drive.root));
+    let folder = drive
+        .emulator
+        .google()
+        .create_folder("Final", Some(&drive.root));
     let content: Vec<u8> = (0..700_000u32).map(|n| (n % 251) as u8).collect();
     let mut delegate = SmallChunks::default();
     let metadata = File {
@@ -520,17 +628,27 @@ async fn resumable_create_continues_after_308_and_converts_to_a_doc() {
         .supports_all_drives(true)
         .param("fields", "id,size")
         .add_scope(Scope::Full)
-        .upload_resumable(Cursor::new(content.clone()), "application/octet-stream".parse().unwrap())
+        .upload_resumable(
+            Cursor::new(content.clone()),
+            "application/octet-stream".parse().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(
         delegate.ranges,
-        ["bytes 0-262143/700000", "bytes 262144-524287/700000", "bytes 524288-699999/700000"]
+        [
+            "bytes 0-262143/700000",
+            "bytes 262144-524287/700000",
+            "bytes 524288-699999/700000"
+        ]
     );
     assert_eq!(created.size, Some(700_000));
     let id = created.id.unwrap();
     assert_eq!(drive.emulator.google().file_bytes(&id), Some(content));
-    assert_eq!(drive.emulator.google().dump()["uploads_in_progress"], json!(0));
+    assert_eq!(
+        drive.emulator.google().dump()["uploads_in_progress"],
+        json!(0)
+    );
 
     // Markdown uploaded as a Google Doc becomes a native Doc whose export is the text.
     let as_doc = File {
@@ -545,11 +663,18 @@ async fn resumable_create_continues_after_308_and_converts_to_a_doc() {
         .create(as_doc)
         .param("fields", "id,mimeType,webViewLink")
         .add_scope(Scope::Full)
-        .upload_resumable(Cursor::new(b"# Report\n\nBody.\n".to_vec()), "text/markdown".parse().unwrap())
+        .upload_resumable(
+            Cursor::new(b"# Report\n\nBody.\n".to_vec()),
+            "text/markdown".parse().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(doc.mime_type.as_deref(), Some(DOC));
-    assert!(doc.web_view_link.unwrap().starts_with("https://docs.google.com/document/d/"));
+    assert!(
+        doc.web_view_link
+            .unwrap()
+            .starts_with("https://docs.google.com/document/d/")
+    );
     let text = drive.export(&doc.id.unwrap(), "text/plain").await.unwrap();
     assert_eq!(text, b"Report\nBody.\n");
 }
@@ -572,20 +697,41 @@ async fn readonly_unshared_missing_and_scope_errors() {
         .upload(Cursor::new(b"x".to_vec()), "text/markdown".parse().unwrap())
         .await;
     let (code, reason, _) = drive_error(into_readonly);
-    assert_eq!((code, reason.as_str()), (403, "insufficientFilePermissions"));
+    assert_eq!(
+        (code, reason.as_str()),
+        (403, "insufficientFilePermissions")
+    );
     // Reading it is fine.
     let existing = drive.child(&reports, "existing.md");
     assert_eq!(drive.download(&existing).await.unwrap(), b"read me");
 
-    let unshared = drive.hub.files().get(&private).add_scope(Scope::Readonly).doit().await;
+    let unshared = drive
+        .hub
+        .files()
+        .get(&private)
+        .add_scope(Scope::Readonly)
+        .doit()
+        .await;
     let (code, reason, body) = drive_error(unshared);
     assert_eq!((code, reason.as_str()), (404, "notFound"));
-    assert_eq!(body["error"]["message"], json!(format!("File not found: {private}.")));
+    assert_eq!(
+        body["error"]["message"],
+        json!(format!("File not found: {private}."))
+    );
     let missing_id = "1NoSuchFileAnywhereInThisDriveXYZ";
-    let missing = drive.hub.files().get(missing_id).add_scope(Scope::Readonly).doit().await;
+    let missing = drive
+        .hub
+        .files()
+        .get(missing_id)
+        .add_scope(Scope::Readonly)
+        .doit()
+        .await;
     let (code, reason, body) = drive_error(missing);
     assert_eq!((code, reason.as_str()), (404, "notFound"));
-    assert_eq!(body["error"]["message"], json!(format!("File not found: {missing_id}.")));
+    assert_eq!(
+        body["error"]["message"],
+        json!(format!("File not found: {missing_id}."))
+    );
 
     let with_readonly_token = drive
         .hub
@@ -600,7 +746,10 @@ async fn readonly_unshared_missing_and_scope_errors() {
         .await;
     let (code, reason, body) = drive_error(with_readonly_token);
     assert_eq!((code, reason.as_str()), (403, "insufficientScopes"));
-    assert_eq!(body["error"]["details"][0]["reason"], json!("ACCESS_TOKEN_SCOPE_INSUFFICIENT"));
+    assert_eq!(
+        body["error"]["details"][0]["reason"],
+        json!("ACCESS_TOKEN_SCOPE_INSUFFICIENT")
+    );
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -676,12 +825,21 @@ async fn token_endpoint_verifies_signature_audience_and_lifetime() {
         let mut wrong = claims.clone();
         wrong[field] = value;
         let (status, body) = ask_token(&http, &token_uri, &signed_jwt(&key, &wrong)).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{field}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{field}"
+        );
     }
 
     // The token remembers its read-only scope.
     let drive_url = format!("{}/drive/v3/files", drive.emulator.url());
-    let listed = http.get(&drive_url).bearer_auth(&access_token).send().await.unwrap();
+    let listed = http
+        .get(&drive_url)
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.status().as_u16(), 200);
     let write = http
         .post(&drive_url)
@@ -702,8 +860,16 @@ async fn token_endpoint_verifies_signature_audience_and_lifetime() {
     let email = key["client_email"].as_str().unwrap();
     assert!(drive.emulator.google().revoke_service_account(email));
     let (status, body) = ask_token(&http, &token_uri, &signed_jwt(&key, &claims)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    let listed = http.get(&drive_url).bearer_auth(&access_token).send().await.unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let listed = http
+        .get(&drive_url)
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.status().as_u16(), 401);
     let dump = drive.emulator.google().dump();
     assert_eq!(dump["service_accounts"][0]["revoked"], json!(true));
@@ -717,7 +883,12 @@ async fn content_changed_in_drive_changes_metadata() {
     let q = format!("'{interviews}' in parents and name = 'ceo.md'");
     let (before, _) = drive.list_all(&q, 10, false).await;
     let id = before[0].id.clone().unwrap();
-    assert!(drive.emulator.google().replace_content(&id, b"edited".to_vec()));
+    assert!(
+        drive
+            .emulator
+            .google()
+            .replace_content(&id, b"edited".to_vec())
+    );
     let (after, _) = drive.list_all(&q, 10, false).await;
     assert_ne!(after[0].md5_checksum, before[0].md5_checksum);
     assert!(after[0].modified_time > before[0].modified_time);
@@ -730,12 +901,23 @@ async fn seeded_ids_are_stable_and_drive_like() {
     let second = start().await;
     assert_eq!(first.root, second.root);
     assert_eq!(first.root.len(), 33);
-    assert!(first.root.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    assert!(
+        first
+            .root
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
     let dump = first.emulator.google().dump();
     let files = dump["files"].as_array().unwrap();
     let team = files.iter().find(|f| f["name"] == json!("Team")).unwrap();
-    let plan = files.iter().find(|f| f["name"] == json!("plan.md")).unwrap();
+    let plan = files
+        .iter()
+        .find(|f| f["name"] == json!("plan.md"))
+        .unwrap();
     assert_eq!(plan["driveId"], team["id"]);
-    let secret = files.iter().find(|f| f["name"] == json!("secret.md")).unwrap();
+    let secret = files
+        .iter()
+        .find(|f| f["name"] == json!("secret.md"))
+        .unwrap();
     assert_eq!(secret["access"], json!("unshared"));
 }

@@ -13,7 +13,11 @@ async fn files_are_uploaded_listed_read_and_deleted() {
     let emulator = start(Config::new()).await;
     let openai = client(&emulator, KEY);
     let dir = tempfile::tempdir().unwrap();
-    let notes = write(dir.path(), "notes.md", b"# Notes\n\nThe plant runs two shifts.\n");
+    let notes = write(
+        dir.path(),
+        "notes.md",
+        b"# Notes\n\nThe plant runs two shifts.\n",
+    );
     let table = write(dir.path(), "table.csv", b"a,b\n1,2\n");
 
     let first = upload(&openai, &notes).await;
@@ -53,7 +57,10 @@ async fn files_are_uploaded_listed_read_and_deleted() {
         other => panic!("expected a 404, got {other:?}"),
     }
     assert_eq!(emulator.requests().count("POST", "/v1/files"), 2);
-    assert_eq!(emulator.requests().count("DELETE", "/v1/files/{file_id}"), 1);
+    assert_eq!(
+        emulator.requests().count("DELETE", "/v1/files/{file_id}"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -76,7 +83,12 @@ async fn a_purpose_outside_the_official_enum_is_rejected() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["param"], "purpose");
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(body["error"]["message"].as_str().unwrap().contains("knowledge"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("knowledge")
+    );
 }
 
 #[tokio::test]
@@ -87,7 +99,10 @@ async fn wrong_and_revoked_keys_get_401_invalid_api_key() {
         Err(OpenAIError::ApiError(error)) => {
             assert_eq!(error.status_code.as_u16(), 401);
             assert_eq!(error.api_error.code.as_deref(), Some("invalid_api_key"));
-            assert!(!error.api_error.message.contains("not-the-key"), "key is redacted");
+            assert!(
+                !error.api_error.message.contains("not-the-key"),
+                "key is redacted"
+            );
         }
         other => panic!("expected 401, got {other:?}"),
     }
@@ -122,5 +137,10 @@ async fn unknown_openai_paths_get_an_openai_shaped_404() {
         .unwrap();
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("/v1/assistants"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/assistants")
+    );
 }

@@ -30,7 +30,11 @@ async fn indexed_store() -> (Emulator, Client<OpenAIConfig>, String) {
     let openai = client(&emulator, KEY);
     let dir = tempfile::tempdir().unwrap();
     let paths = [
-        write(dir.path(), "finance.md", format!("# Finance\n\n{FINANCE}\n").as_bytes()),
+        write(
+            dir.path(),
+            "finance.md",
+            format!("# Finance\n\n{FINANCE}\n").as_bytes(),
+        ),
         write(dir.path(), "warehouse.pdf", &pdf(&[WAREHOUSE])),
         write(dir.path(), "purchasing.docx", &docx(&[PURCHASING])),
     ];
@@ -40,7 +44,12 @@ async fn indexed_store() -> (Emulator, Client<OpenAIConfig>, String) {
     }
     let store = openai
         .vector_stores()
-        .create(CreateVectorStoreRequestArgs::default().name("docs").build().unwrap())
+        .create(
+            CreateVectorStoreRequestArgs::default()
+                .name("docs")
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     let batch = openai
@@ -117,7 +126,11 @@ async fn prose_quotes_retrieved_sentences_with_citations() {
     let results = search.results.as_ref().expect("results were included");
     assert!(!results.is_empty() && results.len() <= 5);
     assert!(results.iter().any(|hit| hit.filename == "warehouse.pdf"));
-    assert!(results.windows(2).all(|pair| pair[0].score >= pair[1].score));
+    assert!(
+        results
+            .windows(2)
+            .all(|pair| pair[0].score >= pair[1].score)
+    );
 
     let cited = annotations(&response);
     assert_eq!(cited.len(), text.matches("[source: ").count());
@@ -199,9 +212,9 @@ async fn strict_json_schema_output_validates_and_quotes_sources() {
         let impact = case["impact"].as_i64().unwrap();
         assert!((1..=5).contains(&impact));
         let problem = case["problem"].as_str().unwrap();
-        let quoted = [FINANCE, WAREHOUSE, PURCHASING]
-            .iter()
-            .any(|source| problem.contains("[source: ") && source.contains(problem.split('"').nth(1).unwrap()));
+        let quoted = [FINANCE, WAREHOUSE, PURCHASING].iter().any(|source| {
+            problem.contains("[source: ") && source.contains(problem.split('"').nth(1).unwrap())
+        });
         assert!(quoted, "{problem}");
     }
     let readiness = value["readiness"].as_f64().unwrap();
@@ -305,7 +318,15 @@ async fn previous_response_id_chains_and_counts_cached_tokens() {
         )
         .await
         .unwrap();
-    assert_eq!(first.usage.as_ref().unwrap().input_tokens_details.cached_tokens, 0);
+    assert_eq!(
+        first
+            .usage
+            .as_ref()
+            .unwrap()
+            .input_tokens_details
+            .cached_tokens,
+        0
+    );
     let second = openai
         .responses()
         .create(
@@ -318,8 +339,19 @@ async fn previous_response_id_chains_and_counts_cached_tokens() {
         )
         .await
         .unwrap();
-    assert_eq!(second.previous_response_id.as_deref(), Some(first.id.as_str()));
-    assert!(second.usage.as_ref().unwrap().input_tokens_details.cached_tokens > 0);
+    assert_eq!(
+        second.previous_response_id.as_deref(),
+        Some(first.id.as_str())
+    );
+    assert!(
+        second
+            .usage
+            .as_ref()
+            .unwrap()
+            .input_tokens_details
+            .cached_tokens
+            > 0
+    );
 
     let missing = openai
         .responses()
@@ -334,7 +366,10 @@ async fn previous_response_id_chains_and_counts_cached_tokens() {
         .await;
     match missing {
         Err(OpenAIError::ApiError(error)) => {
-            assert_eq!(error.api_error.param.as_deref(), Some("previous_response_id"))
+            assert_eq!(
+                error.api_error.param.as_deref(),
+                Some("previous_response_id")
+            )
         }
         other => panic!("expected an error, got {other:?}"),
     }

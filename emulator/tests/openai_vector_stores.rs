@@ -28,8 +28,16 @@ async fn a_batch_moves_from_in_progress_to_completed_and_reports_failures() {
     let openai = client(&emulator, KEY);
     let dir = tempfile::tempdir().unwrap();
     let files = [
-        write(dir.path(), "notes.md", b"The plant runs two shifts every weekday."),
-        write(dir.path(), "broken.md", b"This file is configured to fail processing."),
+        write(
+            dir.path(),
+            "notes.md",
+            b"The plant runs two shifts every weekday.",
+        ),
+        write(
+            dir.path(),
+            "broken.md",
+            b"This file is configured to fail processing.",
+        ),
         write(dir.path(), "table.csv", b"line,output\nA,120\n"),
         write(
             dir.path(),
@@ -93,10 +101,10 @@ async fn a_batch_moves_from_in_progress_to_completed_and_reports_failures() {
     assert_eq!(done.file_counts.completed, 3);
     assert_eq!(done.file_counts.failed, 2);
     assert!(
-        emulator
-            .requests()
-            .count("GET", "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}")
-            > 1,
+        emulator.requests().count(
+            "GET",
+            "/v1/vector_stores/{vector_store_id}/file_batches/{batch_id}"
+        ) > 1,
         "the client had to poll"
     );
 
@@ -121,7 +129,12 @@ async fn a_batch_moves_from_in_progress_to_completed_and_reports_failures() {
     );
     for index in [0, 3, 4] {
         let file = by_id[ids[index].as_str()];
-        assert_eq!(file.status, VectorStoreFileStatus::Completed, "{:?}", files[index]);
+        assert_eq!(
+            file.status,
+            VectorStoreFileStatus::Completed,
+            "{:?}",
+            files[index]
+        );
         assert!(file.last_error.is_none());
         assert!(file.usage_bytes > 0);
     }
@@ -140,7 +153,12 @@ async fn store_files_page_with_limit_and_after() {
     let dir = tempfile::tempdir().unwrap();
     let store = openai
         .vector_stores()
-        .create(CreateVectorStoreRequestArgs::default().name("paging").build().unwrap())
+        .create(
+            CreateVectorStoreRequestArgs::default()
+                .name("paging")
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     let mut attached = Vec::new();
@@ -204,7 +222,12 @@ async fn store_files_page_with_limit_and_after() {
         .await
         .unwrap();
     assert!(removed.deleted);
-    let after_delete = openai.vector_stores().files(&store.id).list().await.unwrap();
+    let after_delete = openai
+        .vector_stores()
+        .files(&store.id)
+        .list()
+        .await
+        .unwrap();
     assert_eq!(after_delete.data.len(), 4);
 }
 
@@ -216,7 +239,12 @@ async fn stores_are_listed_expired_by_the_admin_hook_and_deleted() {
     for name in ["first", "second"] {
         let store = openai
             .vector_stores()
-            .create(CreateVectorStoreRequestArgs::default().name(name).build().unwrap())
+            .create(
+                CreateVectorStoreRequestArgs::default()
+                    .name(name)
+                    .build()
+                    .unwrap(),
+            )
             .await
             .unwrap();
         ids.push(store.id);

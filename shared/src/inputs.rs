@@ -1,8 +1,9 @@
 //! Run inputs: one schema for Paperspace, compose and `make` (SPEC §3).
 //!
-//! Values come from four places, highest precedence first: command-line flags and their
-//! environment variables ([`InputArgs`]), the legacy `--company-info` text block, an inputs file
-//! (YAML or JSON), then defaults. [`InputArgs::resolve`] merges them and validates every key
+//! Values come from five places, highest precedence first: command-line flags and their
+//! environment variables ([`InputArgs`]), the legacy `--company-info` text block, a directory of
+//! one file per key (how Paperspace mounts a workflow's string inputs: `/inputs/company_name`),
+//! an inputs file (YAML or JSON), then defaults. [`InputArgs::resolve`] merges them and validates every key
 //! BEFORE a job touches the network, so a typo costs nothing.
 
 use std::collections::BTreeMap;
@@ -34,6 +35,10 @@ pub struct InputArgs {
     /// Inputs file (YAML or JSON) with the keys of SPEC §3; flags override it.
     #[arg(long, env = "INPUTS_FILE", value_name = "FILE")]
     pub inputs_file: Option<PathBuf>,
+    /// Directory holding one file per key (e.g. `company_name`), as Paperspace mounts string
+    /// inputs under `/inputs`; missing files are simply absent keys.
+    #[arg(long, env = "INPUT_VALUES_DIR", value_name = "DIR")]
+    pub input_values_dir: Option<PathBuf>,
     /// Legacy profile block of `{Label}: value` lines (e.g. `{Overall Readiness score}: 75`).
     #[arg(long, env = "COMPANY_INFO", value_name = "TEXT")]
     pub company_info: Option<String>,
@@ -75,6 +80,7 @@ pub struct InputArgs {
 pub enum Source {
     Flag,
     CompanyInfo,
+    ValuesDir,
     InputsFile,
 }
 
@@ -145,6 +151,11 @@ impl InputArgs {
         if let Some(path) = &self.inputs_file {
             for (key, value) in read_inputs_file(path)? {
                 received.insert(key, Received { source: Source::InputsFile, value });
+            }
+        }
+        if let Some(dir) = &self.input_values_dir {
+            for (key, value) in read_input_values_dir(dir)? {
+                received.insert(key, Received { source: Source::ValuesDir, value });
             }
         }
         if let Some(text) = &self.company_info {
@@ -338,6 +349,28 @@ fn parse_inputs_text(text: &str) -> std::result::Result<Vec<(String, String)>, S
     Ok(out)
 }
 
+/// Reads `<dir>/<key>` for every key of the schema; a file's content (without the trailing
+/// newline) is the value.
+pub fn read_input_values_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+    if !dir.is_dir() {
+        return Err(Error::bad_input(format!(
+            "--input-values-dir {} is not a directory; pass the directory holding one file per input",
+            dir.display()
+        )));
+    }
+    let mut out = Vec::new();
+    for key in KEYS {
+        let path = dir.join(key);
+        if path.is_file() {
+            let value = std::fs::read_to_string(&path).map_err(|e| {
+                Error::bad_input(format!("cannot read input file {}: {e}", path.display()))
+            })?;
+            out.push((key.to_string(), value.trim_end_matches(['\n', '\r']).to_string()));
+        }
+    }
+    Ok(out)
+}
+
 /// The labels of the legacy `--company-info` block and the keys they fill.
 const COMPANY_INFO_LABELS: [(&str, &str); 6] = [
     ("company name", "company_name"),
@@ -517,6 +550,21 @@ mod tests {
         let err = parse_company_info("{Budget}: 10").unwrap_err();
         assert!(err.to_string().contains("{Budget}"), "{err}");
         assert!(parse_company_info("no label here").is_err());
+    }
+
+    #[test]
+    fn values_dir_as_paperspace_mounts_string_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("company_name"), "Acme Logistics GmbH\n").unwrap();
+        std::fs::write(dir.path().join("use_cases_count"), "3").unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let a = InputArgs { input_values_dir: Some(dir.path().into()), ..Default::default() };
+        let r = a.resolve().unwrap();
+        assert_eq!(r.resolved.company_name, "Acme Logistics GmbH");
+        assert_eq!(r.resolved.use_cases_count, 3);
+        assert_eq!(r.received["company_name"].source, Source::ValuesDir);
+        let a = InputArgs { input_values_dir: Some(dir.path().join("nope")), ..Default::default() };
+        assert!(err_of(a).contains("--input-values-dir"));
     }
 
     #[test]

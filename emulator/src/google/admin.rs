@@ -31,7 +31,11 @@ async fn state_dump(State(state): State<Arc<GoogleState>>) -> Response {
 }
 
 fn not_found(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no such {what}") }))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": format!("no such {what}") })),
+    )
+        .into_response()
 }
 
 async fn revoke(State(state): State<Arc<GoogleState>>, Path(email): Path<String>) -> Response {

@@ -125,8 +125,12 @@ impl DriveError {
 
     /// A required parameter is missing.
     pub(crate) fn required(location: &'static str) -> Self {
-        DriveError::new(StatusCode::BAD_REQUEST, "required", "Required parameter: ".to_string() + location)
-            .at("parameter", location)
+        DriveError::new(
+            StatusCode::BAD_REQUEST,
+            "required",
+            "Required parameter: ".to_string() + location,
+        )
+        .at("parameter", location)
     }
 
     /// A conversion (export target or upload conversion) Drive does not offer.
@@ -178,7 +182,9 @@ impl IntoResponse for DriveError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"https://accounts.google.com/\""),
+                axum::http::HeaderValue::from_static(
+                    "Bearer realm=\"https://accounts.google.com/\"",
+                ),
             );
         }
         response

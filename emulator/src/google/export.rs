@@ -78,7 +78,9 @@ fn markdown_to_text(markdown: &str) -> String {
 fn markdown_to_html(markdown: &str) -> String {
     let mut body = String::new();
     pulldown_cmark::html::push_html(&mut body, Parser::new_ext(markdown, Options::ENABLE_TABLES));
-    format!("<html><head><meta content=\"text/html; charset=UTF-8\" http-equiv=\"content-type\"></head><body>{body}</body></html>")
+    format!(
+        "<html><head><meta content=\"text/html; charset=UTF-8\" http-equiv=\"content-type\"></head><body>{body}</body></html>"
+    )
 }
 
 /// A real .docx: one paragraph per line of the Doc's text, headings in bold.
@@ -102,9 +104,10 @@ fn markdown_to_docx(markdown: &str) -> Result<Vec<u8>, DriveError> {
 }
 
 fn first_sheet_as_delimited(xlsx: &[u8], delimiter: u8) -> Result<Vec<u8>, DriveError> {
-    let broken = |e: String| DriveError::bad_request(format!("The spreadsheet could not be exported: {e}"));
-    let mut workbook: Xlsx<_> =
-        calamine::open_workbook_from_rs(Cursor::new(xlsx)).map_err(|e: calamine::XlsxError| broken(e.to_string()))?;
+    let broken =
+        |e: String| DriveError::bad_request(format!("The spreadsheet could not be exported: {e}"));
+    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(xlsx))
+        .map_err(|e: calamine::XlsxError| broken(e.to_string()))?;
     let Some(first) = workbook.sheet_names().first().cloned() else {
         return Ok(Vec::new());
     };
@@ -158,9 +161,11 @@ fn html_to_markdown(html: &str) -> String {
             }
             ("li", false) => out.push_str("\n- "),
             ("br", _) => out.push('\n'),
-            ("p" | "div" | "tr" | "ul" | "ol" | "table" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6", true) => {
-                out.push('\n')
-            }
+            (
+                "p" | "div" | "tr" | "ul" | "ol" | "table" | "h1" | "h2" | "h3" | "h4" | "h5"
+                | "h6",
+                true,
+            ) => out.push('\n'),
             ("td" | "th", true) => out.push(' '),
             _ => {}
         }
@@ -168,7 +173,11 @@ fn html_to_markdown(html: &str) -> String {
     if skipping.is_none() {
         out.push_str(&decode_entities(rest));
     }
-    let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines.join("\n\n") + "\n"
 }
 

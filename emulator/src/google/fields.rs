@@ -76,7 +76,9 @@ fn apply(value: &Value, selection: &Selection) -> Value {
         return value.clone();
     };
     match value {
-        Value::Array(elements) => Value::Array(elements.iter().map(|e| apply(e, selection)).collect()),
+        Value::Array(elements) => {
+            Value::Array(elements.iter().map(|e| apply(e, selection)).collect())
+        }
         Value::Object(object) => {
             let mut kept = Map::new();
             for (name, sub) in items {
@@ -138,6 +140,9 @@ mod tests {
             select(&file, "id,capabilities/canEdit"),
             json!({"id": "a", "capabilities": {"canEdit": true}})
         );
-        assert_eq!(select(&json!({"files": [file.clone()]}), "files(*)"), json!({"files": [file]}));
+        assert_eq!(
+            select(&json!({"files": [file.clone()]}), "files(*)"),
+            json!({"files": [file]})
+        );
     }
 }

@@ -103,7 +103,12 @@ async fn list(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Read, "google.apps.drive.v3.DriveFiles.List")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Read,
+        "google.apps.drive.v3.DriveFiles.List",
+    )?;
     let page_size = match params.get("pageSize") {
         None => DEFAULT_PAGE_SIZE,
         Some(text) => text
@@ -118,7 +123,9 @@ async fn list(
             })?,
     };
     let query = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
-        Some(q) => Some(DriveQuery::parse(q).map_err(|_| DriveError::invalid("q", "Invalid Value"))?),
+        Some(q) => {
+            Some(DriveQuery::parse(q).map_err(|_| DriveError::invalid("q", "Invalid Value"))?)
+        }
         None => None,
     };
     let offset = match params.get("pageToken").filter(|t| !t.is_empty()) {
@@ -179,7 +186,11 @@ fn compare(a: &DriveFile, b: &DriveFile, order_by: &str) -> Ordering {
             "createdTime" => a.created_time.cmp(&b.created_time),
             _ => Ordering::Equal,
         };
-        let ordering = if descending { ordering.reverse() } else { ordering };
+        let ordering = if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        };
         if ordering != Ordering::Equal {
             return ordering;
         }
@@ -193,7 +204,12 @@ async fn get_file(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Read, "google.apps.drive.v3.DriveFiles.Get")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Read,
+        "google.apps.drive.v3.DriveFiles.Get",
+    )?;
     let inner = state.lock();
     let file = visible(&inner, &id, &params)?;
     if params.get("alt").map(String::as_str) == Some("media") {
@@ -220,7 +236,12 @@ async fn export_file(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Read, "google.apps.drive.v3.DriveFiles.Export")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Read,
+        "google.apps.drive.v3.DriveFiles.Export",
+    )?;
     let target = params
         .get("mimeType")
         .cloned()
@@ -239,7 +260,12 @@ async fn create_metadata_only(
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Write, "google.apps.drive.v3.DriveFiles.Create")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Write,
+        "google.apps.drive.v3.DriveFiles.Create",
+    )?;
     let metadata = FileMetadata::from_body(&body)?;
     let mut inner = state.lock();
     let id = create_file(&mut inner, &metadata, None, &params)?;
@@ -268,7 +294,10 @@ pub(crate) fn check_parents(
 
 /// What is stored for `media` uploaded into a file of type `target_mime`: Docs are converted
 /// from text, Sheets keep their XLSX, other Google types take no content.
-fn stored_content(target_mime: &str, media: Option<(&str, Vec<u8>)>) -> Result<Vec<u8>, DriveError> {
+fn stored_content(
+    target_mime: &str,
+    media: Option<(&str, Vec<u8>)>,
+) -> Result<Vec<u8>, DriveError> {
     match (target_mime, media) {
         (_, None) => Ok(Vec::new()),
         (DOC_MIME, Some((media_type, bytes))) => export::import_as_doc(media_type, &bytes),
@@ -314,7 +343,10 @@ pub(crate) fn create_file(
     }
     let content = stored_content(&mime, media)?;
     let id = tree::created_id(inner.next_sequence());
-    let name = metadata.name.clone().unwrap_or_else(|| "Untitled".to_string());
+    let name = metadata
+        .name
+        .clone()
+        .unwrap_or_else(|| "Untitled".to_string());
     let mut file = DriveFile::new(&id, &name, &mime, content);
     file.parents = parents;
     file.drive_id = drive_id;
@@ -376,7 +408,12 @@ async fn update_metadata(
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Write, "google.apps.drive.v3.DriveFiles.Update")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Write,
+        "google.apps.drive.v3.DriveFiles.Update",
+    )?;
     let metadata = FileMetadata::from_body(&body)?;
     let mut inner = state.lock();
     update_file(&mut inner, &id, &metadata, None, &params)?;
@@ -389,7 +426,12 @@ async fn delete_file(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Write, "google.apps.drive.v3.DriveFiles.Delete")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Write,
+        "google.apps.drive.v3.DriveFiles.Delete",
+    )?;
     let mut inner = state.lock();
     writable(&inner, &id, &params)?;
     // Deleting a folder deletes everything below it.

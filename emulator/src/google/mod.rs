@@ -151,9 +151,7 @@ impl GoogleState {
         let (account, key_json) = oauth::new_service_account(number, &self.token_uri())?;
         let text = serde_json::to_string_pretty(&key_json).map_err(std::io::Error::other)?;
         oauth::write_private_file(path, text.as_bytes())?;
-        self.lock()
-            .accounts
-            .insert(account.email.clone(), account);
+        self.lock().accounts.insert(account.email.clone(), account);
         Ok(())
     }
 

@@ -155,9 +155,17 @@ async fn token(
 ) -> Response {
     let audiences = accepted_audiences(&state, &headers);
     let outcome = match (request.grant_type.as_deref(), request.assertion.as_deref()) {
-        (Some(JWT_BEARER_GRANT), Some(assertion)) => verify_assertion(&state, assertion, &audiences),
-        (Some(JWT_BEARER_GRANT), None) => Err(("invalid_request", "Missing required parameter: assertion".to_string())),
-        (Some(other), _) => Err(("unsupported_grant_type", format!("Invalid grant_type: {other}"))),
+        (Some(JWT_BEARER_GRANT), Some(assertion)) => {
+            verify_assertion(&state, assertion, &audiences)
+        }
+        (Some(JWT_BEARER_GRANT), None) => Err((
+            "invalid_request",
+            "Missing required parameter: assertion".to_string(),
+        )),
+        (Some(other), _) => Err((
+            "unsupported_grant_type",
+            format!("Invalid grant_type: {other}"),
+        )),
         (None, _) => Err(("unsupported_grant_type", "Invalid grant_type: ".to_string())),
     };
     let mut inner = state.lock();
@@ -211,7 +219,12 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, GrantError> {
     // Some clients pad base64url (yup-oauth2), others do not (google-auth): accept both.
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(segment.trim_end_matches('='))
-        .map_err(|_| ("invalid_grant", "Invalid JWT: malformed base64.".to_string()))
+        .map_err(|_| {
+            (
+                "invalid_grant",
+                "Invalid JWT: malformed base64.".to_string(),
+            )
+        })
 }
 
 fn verify_assertion(
@@ -319,7 +332,10 @@ pub(crate) fn authorize(
         .filter(|t| t.expires_at > Utc::now())
         .ok_or_else(DriveError::invalid_credentials)?;
     let allowed = match need {
-        Need::Read => issued.scopes.iter().any(|s| READ_SCOPES.contains(&s.as_str())),
+        Need::Read => issued
+            .scopes
+            .iter()
+            .any(|s| READ_SCOPES.contains(&s.as_str())),
         Need::Write => issued
             .scopes
             .iter()

@@ -40,7 +40,10 @@ impl Comparison {
 impl Query {
     pub(crate) fn parse(text: &str) -> Result<Query, String> {
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, position: 0 };
+        let mut parser = Parser {
+            tokens,
+            position: 0,
+        };
         let query = parser.or_expression()?;
         match parser.peek() {
             None => Ok(query),
@@ -272,7 +275,12 @@ mod tests {
         assert!(q.matches(&file("a.pdf", "application/pdf", "1abc", false)));
         assert!(!q.matches(&file("a.pdf", "application/pdf", "1abc", true)));
         assert!(!q.matches(&file("a.pdf", "application/pdf", "1other", false)));
-        assert!(!q.matches(&file("d", "application/vnd.google-apps.folder", "1abc", false)));
+        assert!(!q.matches(&file(
+            "d",
+            "application/vnd.google-apps.folder",
+            "1abc",
+            false
+        )));
     }
 
     #[test]
@@ -299,7 +307,14 @@ mod tests {
 
     #[test]
     fn malformed_queries_are_rejected() {
-        for bad in ["name = ", "'1abc' in", "trashed = maybe", "name = 'open", "size > 3", "a = 'b' c"] {
+        for bad in [
+            "name = ",
+            "'1abc' in",
+            "trashed = maybe",
+            "name = 'open",
+            "size > 3",
+            "a = 'b' c",
+        ] {
             assert!(Query::parse(bad).is_err(), "{bad} was accepted");
         }
     }

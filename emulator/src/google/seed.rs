@@ -103,11 +103,23 @@ fn seed_folder(
         let child_seed = format!("{id_seed}/{entry_name}");
         let metadata = std::fs::metadata(entry.path())?;
         if metadata.is_dir() {
-            seed_folder(&entry.path(), &entry_name, &child_seed, Some(&id), &own, files)?;
+            seed_folder(
+                &entry.path(),
+                &entry_name,
+                &child_seed,
+                Some(&id),
+                &own,
+                files,
+            )?;
         } else {
             let content = std::fs::read(entry.path())?;
             let (name, mime, trashed) = classify_file(&entry_name);
-            let mut file = DriveFile::new(&drive_id_from(&format!("seed:{child_seed}")), &name, &mime, content);
+            let mut file = DriveFile::new(
+                &drive_id_from(&format!("seed:{child_seed}")),
+                &name,
+                &mime,
+                content,
+            );
             let mut file_inherited = own.clone();
             file_inherited.trashed |= trashed;
             stamp(&mut file, Some(&id), &file_inherited, &metadata);
@@ -117,7 +129,12 @@ fn seed_folder(
     Ok(id)
 }
 
-fn stamp(file: &mut DriveFile, parent: Option<&str>, inherited: &Inherited, metadata: &std::fs::Metadata) {
+fn stamp(
+    file: &mut DriveFile,
+    parent: Option<&str>,
+    inherited: &Inherited,
+    metadata: &std::fs::Metadata,
+) {
     file.parents = parent.map(str::to_string).into_iter().collect();
     file.access = inherited.access;
     file.drive_id = inherited.drive_id.clone();
@@ -168,12 +185,30 @@ mod tests {
 
     #[test]
     fn native_and_trashed_names() {
-        assert_eq!(classify_file("Memo.gdoc.md"), ("Memo".into(), DOC_MIME.into(), false));
-        assert_eq!(classify_file("Metrics.gsheet.xlsx"), ("Metrics".into(), SHEET_MIME.into(), false));
-        assert_eq!(classify_file("Deck.gslides.pdf"), ("Deck".into(), SLIDES_MIME.into(), false));
-        assert_eq!(classify_file("old.trashed.pdf"), ("old.pdf".into(), "application/pdf".into(), true));
-        assert_eq!(classify_file("Old.trashed.gdoc.md"), ("Old".into(), DOC_MIME.into(), true));
-        assert_eq!(classify_file("notes.md"), ("notes.md".into(), "text/markdown".into(), false));
+        assert_eq!(
+            classify_file("Memo.gdoc.md"),
+            ("Memo".into(), DOC_MIME.into(), false)
+        );
+        assert_eq!(
+            classify_file("Metrics.gsheet.xlsx"),
+            ("Metrics".into(), SHEET_MIME.into(), false)
+        );
+        assert_eq!(
+            classify_file("Deck.gslides.pdf"),
+            ("Deck".into(), SLIDES_MIME.into(), false)
+        );
+        assert_eq!(
+            classify_file("old.trashed.pdf"),
+            ("old.pdf".into(), "application/pdf".into(), true)
+        );
+        assert_eq!(
+            classify_file("Old.trashed.gdoc.md"),
+            ("Old".into(), DOC_MIME.into(), true)
+        );
+        assert_eq!(
+            classify_file("notes.md"),
+            ("notes.md".into(), "text/markdown".into(), false)
+        );
         assert_eq!(
             classify_file("data.xlsx"),
             (

@@ -9,15 +9,17 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
-use axum::Router;
 
 use super::error::DriveError;
-use super::files::{FileMetadata, Params, check_parents, create_file, file_response, update_file, visible};
+use super::files::{
+    FileMetadata, Params, check_parents, create_file, file_response, update_file, visible,
+};
 use super::oauth::{Need, authorize};
 use super::{GoogleState, Inner};
 
@@ -69,7 +71,12 @@ async fn upload_create(
     if params.contains_key("upload_id") {
         return upload_chunk(&state, &headers, &params, &body);
     }
-    authorize(&state, &headers, Need::Write, "google.apps.drive.v3.DriveFiles.Create")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Write,
+        "google.apps.drive.v3.DriveFiles.Create",
+    )?;
     start_upload(&state, &headers, &params, body, Target::Create).await
 }
 
@@ -80,7 +87,12 @@ async fn upload_update(
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Result<Response, DriveError> {
-    authorize(&state, &headers, Need::Write, "google.apps.drive.v3.DriveFiles.Update")?;
+    authorize(
+        &state,
+        &headers,
+        Need::Write,
+        "google.apps.drive.v3.DriveFiles.Update",
+    )?;
     start_upload(&state, &headers, &params, body, Target::Update(id)).await
 }
 
@@ -96,7 +108,10 @@ async fn start_upload(
     let (metadata, media) = match params.get("uploadType").map(String::as_str) {
         Some("media") => (
             FileMetadata::default(),
-            (content_type.unwrap_or_else(|| "application/octet-stream".into()), body.to_vec()),
+            (
+                content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                body.to_vec(),
+            ),
         ),
         Some("multipart") => parse_related(content_type.as_deref(), body).await?,
         Some("resumable") => return open_session(state, headers, params, &body, target),
@@ -152,15 +167,18 @@ async fn parse_related(
         .await
         .map_err(|e| invalid(&e.to_string()))?
     {
-        let part_type = field
-            .content_type()
-            .map_or_else(|| "application/octet-stream".to_string(), |m| m.essence_str().to_string());
+        let part_type = field.content_type().map_or_else(
+            || "application/octet-stream".to_string(),
+            |m| m.essence_str().to_string(),
+        );
         let bytes = field.bytes().await.map_err(|e| invalid(&e.to_string()))?;
         parts.push((part_type, bytes.to_vec()));
     }
     let mut parts = parts.into_iter();
     match (parts.next(), parts.next(), parts.next()) {
-        (Some((_, metadata)), Some(media), None) => Ok((FileMetadata::from_body(&metadata)?, media)),
+        (Some((_, metadata)), Some(media), None) => {
+            Ok((FileMetadata::from_body(&metadata)?, media))
+        }
         _ => Err(invalid("expected a metadata part and a media part")),
     }
 }
@@ -182,7 +200,11 @@ fn open_session(
     let mut inner = state.lock();
     match &target {
         Target::Create => {
-            check_parents(&inner, metadata.parents.as_deref().unwrap_or_default(), params)?;
+            check_parents(
+                &inner,
+                metadata.parents.as_deref().unwrap_or_default(),
+                params,
+            )?;
         }
         Target::Update(id) => {
             visible(&inner, id, params)?;
@@ -223,7 +245,11 @@ enum ChunkRange {
     /// `bytes */total`: "how much do you have?"
     Query(Option<usize>),
     /// `bytes first-last/total` (total may be `*` while the size is unknown).
-    Bytes { first: usize, last: usize, total: Option<usize> },
+    Bytes {
+        first: usize,
+        last: usize,
+        total: Option<usize>,
+    },
 }
 
 fn parse_content_range(text: &str) -> Option<ChunkRange> {
@@ -343,13 +369,24 @@ mod tests {
     fn content_ranges() {
         assert_eq!(
             parse_content_range("bytes 0-262143/600000"),
-            Some(ChunkRange::Bytes { first: 0, last: 262_143, total: Some(600_000) })
+            Some(ChunkRange::Bytes {
+                first: 0,
+                last: 262_143,
+                total: Some(600_000)
+            })
         );
         assert_eq!(
             parse_content_range("bytes 10-19/*"),
-            Some(ChunkRange::Bytes { first: 10, last: 19, total: None })
+            Some(ChunkRange::Bytes {
+                first: 10,
+                last: 19,
+                total: None
+            })
         );
-        assert_eq!(parse_content_range("bytes */42"), Some(ChunkRange::Query(Some(42))));
+        assert_eq!(
+            parse_content_range("bytes */42"),
+            Some(ChunkRange::Query(Some(42)))
+        );
         assert_eq!(parse_content_range("items 0-1/2"), None);
     }
 }

@@ -11,7 +11,14 @@ use serde_json::{Value, json};
 use super::{ApiError, ListQuery, OpenAiState, StoredFile, paged, unix_now};
 
 /// The purposes `POST /v1/files` accepts (the official `CreateFileRequest.purpose` enum).
-const PURPOSES: &[&str] = &["assistants", "batch", "fine-tune", "vision", "user_data", "evals"];
+const PURPOSES: &[&str] = &[
+    "assistants",
+    "batch",
+    "fine-tune",
+    "vision",
+    "user_data",
+    "evals",
+];
 
 /// OpenAI's per-file upload limit.
 const MAX_FILE_BYTES: usize = 512 * 1024 * 1024;
@@ -139,7 +146,10 @@ pub(super) async fn retrieve(
     Path(file_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let inner = state.lock();
-    let file = inner.files.get(&file_id).ok_or_else(|| no_such_file(&file_id))?;
+    let file = inner
+        .files
+        .get(&file_id)
+        .ok_or_else(|| no_such_file(&file_id))?;
     Ok(Json(file_json(file)))
 }
 
@@ -148,7 +158,10 @@ pub(super) async fn content(
     Path(file_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let inner = state.lock();
-    let file = inner.files.get(&file_id).ok_or_else(|| no_such_file(&file_id))?;
+    let file = inner
+        .files
+        .get(&file_id)
+        .ok_or_else(|| no_such_file(&file_id))?;
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         file.bytes.clone(),
@@ -161,6 +174,11 @@ pub(super) async fn delete(
     Path(file_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut inner = state.lock();
-    inner.files.remove(&file_id).ok_or_else(|| no_such_file(&file_id))?;
-    Ok(Json(json!({"id": file_id, "object": "file", "deleted": true})))
+    inner
+        .files
+        .remove(&file_id)
+        .ok_or_else(|| no_such_file(&file_id))?;
+    Ok(Json(
+        json!({"id": file_id, "object": "file", "deleted": true}),
+    ))
 }

@@ -156,7 +156,9 @@ impl OpenAiState {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// From now on the API key is rejected with 401 `invalid_api_key`.
@@ -290,7 +292,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn invalid_request(message: impl Into<String>, param: Option<&str>, code: Option<&'static str>) -> Self {
+    fn invalid_request(
+        message: impl Into<String>,
+        param: Option<&str>,
+        code: Option<&'static str>,
+    ) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
@@ -344,18 +350,24 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         let bytes = bytes::Bytes::from_request(request, state)
             .await
             .map_err(|rejection| ApiError::invalid_request(rejection.body_text(), None, None))?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|error| {
-            ApiError::invalid_request(
-                format!("We could not parse the JSON body of your request: {error}"),
-                None,
-                None,
-            )
-        })
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| {
+                ApiError::invalid_request(
+                    format!("We could not parse the JSON body of your request: {error}"),
+                    None,
+                    None,
+                )
+            })
     }
 }
 
 /// Rejects requests without the configured Bearer key (or after the key was revoked).
-async fn require_api_key(State(state): State<Arc<OpenAiState>>, request: Request, next: Next) -> Response {
+async fn require_api_key(
+    State(state): State<Arc<OpenAiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -407,7 +419,10 @@ pub fn router(state: Arc<OpenAiState>) -> Router {
     use axum::routing::{get, post};
     let routes = Router::new()
         .route("/v1/files", post(files::create).get(files::list))
-        .route("/v1/files/{file_id}", get(files::retrieve).delete(files::delete))
+        .route(
+            "/v1/files/{file_id}",
+            get(files::retrieve).delete(files::delete),
+        )
         .route("/v1/files/{file_id}/content", get(files::content))
         .route(
             "/v1/vector_stores",
@@ -450,7 +465,10 @@ pub fn router(state: Arc<OpenAiState>) -> Router {
         )
         .route("/v1/{*rest}", axum::routing::any(unknown_route));
     routes
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ))
         .with_state(state)
 }
 
@@ -467,7 +485,11 @@ struct ListQuery {
 
 /// Applies `order`, `after`/`before` and `limit` to items sorted by creation; returns the page
 /// JSON `{"object":"list","data","first_id","last_id","has_more"}`.
-fn paged(mut items: Vec<(String, u64, Value)>, query: &ListQuery, default_limit: usize) -> Result<Value, ApiError> {
+fn paged(
+    mut items: Vec<(String, u64, Value)>,
+    query: &ListQuery,
+    default_limit: usize,
+) -> Result<Value, ApiError> {
     let limit = query.limit.unwrap_or(default_limit);
     if limit == 0 || limit > 10_000 {
         return Err(ApiError::invalid_request(
@@ -537,7 +559,13 @@ mod tests {
         let mut after = None;
         loop {
             let page = paged(items.clone(), &query(after.as_deref()), 20).unwrap();
-            seen.extend(page["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()));
+            seen.extend(
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap()),
+            );
             if !page["has_more"].as_bool().unwrap() {
                 break;
             }

@@ -41,7 +41,10 @@ fn input_text(input: &Value) -> String {
                         .collect::<Vec<_>>()
                         .join("\n"),
                 ),
-                _ => item.get("output").and_then(Value::as_str).map(str::to_string),
+                _ => item
+                    .get("output")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             })
             .collect::<Vec<_>>()
             .join("\n\n"),
@@ -57,7 +60,9 @@ fn param_error(message: String, param: &str, code: &'static str) -> ApiError {
 fn check_strict_schema(schema: &Value, name: &str, context: &str) -> Result<(), ApiError> {
     let invalid = |detail: String| {
         param_error(
-            format!("Invalid schema for response_format '{name}': In context=({context}), {detail}"),
+            format!(
+                "Invalid schema for response_format '{name}': In context=({context}), {detail}"
+            ),
             "text.format.schema",
             "invalid_json_schema",
         )
@@ -82,7 +87,10 @@ fn check_strict_schema(schema: &Value, name: &str, context: &str) -> Result<(), 
             .map(|keys| keys.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         if let Some(properties) = object.get("properties").and_then(Value::as_object) {
-            if let Some(missing) = properties.keys().find(|key| !required.contains(&key.as_str())) {
+            if let Some(missing) = properties
+                .keys()
+                .find(|key| !required.contains(&key.as_str()))
+            {
                 return Err(invalid(format!(
                     "'required' is required to be supplied and to be an array including every key in properties. Missing '{missing}'."
                 )));
@@ -105,7 +113,11 @@ fn check_strict_schema(schema: &Value, name: &str, context: &str) -> Result<(), 
     for keyword in ["$defs", "definitions"] {
         if let Some(definitions) = object.get(keyword).and_then(Value::as_object) {
             for (key, definition) in definitions {
-                check_strict_schema(definition, name, &format!("{context}'{keyword}', '{key}', "))?;
+                check_strict_schema(
+                    definition,
+                    name,
+                    &format!("{context}'{keyword}', '{key}', "),
+                )?;
             }
         }
     }
@@ -124,7 +136,12 @@ struct Hit {
 
 /// Searches the completed files of `store_ids` for `query`: top `limit` passages by term
 /// overlap; ties keep store, file and passage order.
-fn search(inner: &Inner, store_ids: &[String], query: &str, limit: usize) -> Result<Vec<Hit>, ApiError> {
+fn search(
+    inner: &Inner,
+    store_ids: &[String],
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Hit>, ApiError> {
     let now = Instant::now();
     let query_terms = generate::terms(query);
     let mut candidates: Vec<(f32, usize, Hit)> = Vec::new();
@@ -142,7 +159,9 @@ fn search(inner: &Inner, store_ids: &[String], query: &str, limit: usize) -> Res
         let mut files: Vec<_> = store.files.values().collect();
         files.sort_by_key(|file| file.seq);
         for file in files {
-            let Ok(passages) = &file.outcome else { continue };
+            let Ok(passages) = &file.outcome else {
+                continue;
+            };
             if file.cancelled || now < file.ready_at {
                 continue;
             }
@@ -268,7 +287,9 @@ pub(super) async fn create(
         && max < MIN_OUTPUT_TOKENS
     {
         return Err(param_error(
-            format!("Invalid 'max_output_tokens': integer below minimum value. Expected a value >= {MIN_OUTPUT_TOKENS}, but got {max} instead."),
+            format!(
+                "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= {MIN_OUTPUT_TOKENS}, but got {max} instead."
+            ),
             "max_output_tokens",
             "integer_below_min_value",
         ));
@@ -284,8 +305,15 @@ pub(super) async fn create(
     let include_results = request
         .get("include")
         .and_then(Value::as_array)
-        .is_some_and(|include| include.iter().any(|item| item == "file_search_call.results"));
-    let format = request.pointer("/text/format").cloned().unwrap_or(Value::Null);
+        .is_some_and(|include| {
+            include
+                .iter()
+                .any(|item| item == "file_search_call.results")
+        });
+    let format = request
+        .pointer("/text/format")
+        .cloned()
+        .unwrap_or(Value::Null);
     let format_type = format.get("type").and_then(Value::as_str).unwrap_or("text");
     let schema = match format_type {
         "json_schema" => {
@@ -296,7 +324,10 @@ pub(super) async fn create(
                     "missing_required_parameter",
                 )
             })?;
-            let name = format.get("name").and_then(Value::as_str).unwrap_or_default();
+            let name = format
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if format.get("strict") == Some(&Value::Bool(true)) {
                 check_strict_schema(&schema, name, "")?;
             }
@@ -338,7 +369,12 @@ pub(super) async fn create(
         let store_ids: Vec<String> = tool
             .get("vector_store_ids")
             .and_then(Value::as_array)
-            .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let limit = tool
             .get("max_num_results")
@@ -511,7 +547,8 @@ mod tests {
 
     #[test]
     fn strict_schemas_must_close_objects_and_require_every_key() {
-        let open = json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
+        let open =
+            json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
         assert!(check_strict_schema(&open, "s", "").is_err());
         let partial = json!({"type": "object", "additionalProperties": false,
             "properties": {"a": {"type": "string"}, "b": {"type": "string"}}, "required": ["a"]});

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    ApiError, FileBatch, JsonBody, FileErrorCode, Inner, ListQuery, OpenAiState, StoreFile, VectorStore,
-    paged, unix_now,
+    ApiError, FileBatch, FileErrorCode, Inner, JsonBody, ListQuery, OpenAiState, StoreFile,
+    VectorStore, paged, unix_now,
 };
 use crate::extract;
 use crate::generate;
@@ -187,9 +187,9 @@ fn check_expires_after(policy: &Value) -> Result<(), ApiError> {
 fn check_metadata(metadata: &Value) -> Result<(), ApiError> {
     let valid = metadata.as_object().is_some_and(|map| {
         map.len() <= 16
-            && map
-                .iter()
-                .all(|(key, value)| key.len() <= 64 && value.as_str().is_some_and(|v| v.len() <= 512))
+            && map.iter().all(|(key, value)| {
+                key.len() <= 64 && value.as_str().is_some_and(|v| v.len() <= 512)
+            })
     });
     if valid {
         Ok(())
@@ -210,9 +210,11 @@ fn attach(
     attributes: Value,
     batch_id: Option<&str>,
 ) -> Result<Value, ApiError> {
-    let file = inner.files.get(file_id).cloned().ok_or_else(|| {
-        ApiError::not_found(format!("No file found with id '{file_id}'."))
-    })?;
+    let file = inner
+        .files
+        .get(file_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("No file found with id '{file_id}'.")))?;
     let settings = inner.settings.clone();
     let outcome = if let Some(code) = settings.failing_files.get(&file.filename) {
         Err((*code, format!("Processing of {} failed.", file.filename)))
@@ -250,7 +252,11 @@ fn attach(
         ready_at: now + settings.file_processing_delay,
         outcome,
         usage_bytes,
-        attributes: if attributes.is_null() { json!({}) } else { attributes },
+        attributes: if attributes.is_null() {
+            json!({})
+        } else {
+            attributes
+        },
         batch_id: batch_id.map(str::to_string),
         cancelled: false,
     };

@@ -127,8 +127,11 @@ pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
     );
     let mut buffer = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut buffer);
-    zip.start_file("word/document.xml", zip::write::SimpleFileOptions::default())
-        .unwrap();
+    zip.start_file(
+        "word/document.xml",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
     zip.write_all(xml.as_bytes()).unwrap();
     zip.finish().unwrap();
     buffer.into_inner()
