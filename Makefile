@@ -57,3 +57,34 @@ run: ## The whole pipeline against the real services (needs real credentials, IN
 run-setup run-vectorize run-pipeline run-upload: run-%: ## One job against the real services (INPUTS=file)
 	@test -n "$(INPUTS)" || { echo "usage: make $@ INPUTS=path/to/inputs.yaml" >&2; exit 2; }
 	$(CARGO) run --release -p $* -- --inputs-file $(INPUTS) --outputs $(OUTPUTS)
+
+# --- packaging and deployment (SPEC §9) -----------------------------------------------------
+TARGET := x86_64-unknown-linux-gnu
+DIST_BINS := setup vectorize pipeline upload emulator webhook
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+.PHONY: dist images replay test-images lint-workflows test-trigger
+
+dist: ## Static release binaries of the jobs, the emulator and the webhook into dist/
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --release --target $(TARGET) \
+	  $(addprefix -p ,$(DIST_BINS))
+	mkdir -p dist && for b in $(DIST_BINS); do cp target/$(TARGET)/release/$$b dist/; done
+	@ls -l dist
+
+images: dist ## One FROM-scratch image per job (+ emulator, webhook), tagged agent-readiness/<name>:VERSION
+	for b in $(DIST_BINS); do \
+	  docker build -q -f docker/Dockerfile --build-arg JOB=$$b --build-arg VERSION=$(VERSION) \
+	    -t agent-readiness/$$b:$(VERSION) . || exit 1; \
+	done
+
+replay: ## Compose replay: examples/acme offline, or INPUTS=file ENV_FILE=file against the real services
+	bash scripts/replay.sh $(INPUTS)
+
+test-images: images ## Image size, user, shell, --help/--dry-run in containers, offline replay (shared tree and per-job volumes)
+	bash scripts/test-images.sh
+
+lint-workflows: ## Compose file and GitHub workflows against their published schemas
+	bash scripts/lint-workflows.sh
+
+test-trigger: ## trigger CLI and webhook server
+	$(CARGO) test -p trigger -p webhook

@@ -72,8 +72,8 @@ impl FinalReport {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| details.report.clone());
         Ok(FinalReport {
-            run_id: marker.run_id,
-            slug: marker.slug,
+            run_id: marker.run_id.clone(),
+            slug: marker.slug.clone(),
             relative: record.path.clone(),
             path,
             marker_path,

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Checks the images (make images first) as they will run in production: size budget, non-root
+# user, no shell, --help and --dry-run inside the container, then the offline Compose replay on
+# one shared tree and with Paperspace-style per-job volumes, verifying every marker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+budget=$((10 * 1024 * 1024))
+fail() { echo "test-images: FAILED: $*" >&2; exit 1; }
+passed=0
+
+for job in setup vectorize pipeline upload; do
+  image=agent-readiness/$job:$version
+  size=$(docker image inspect --format '{{.Size}}' "$image")
+  [ "$size" -le "$budget" ] || fail "$image is $size bytes, over the 10 MB budget"
+  user=$(docker image inspect --format '{{.Config.User}}' "$image")
+  [ "$user" = "65532:65532" ] || fail "$image runs as '$user', not 65532:65532"
+  if docker run --rm --entrypoint /bin/sh "$image" -c true >/dev/null 2>&1; then fail "$image has a shell"; fi
+  docker run --rm "$image" "$job" --help | grep -q -- '--dry-run' || fail "$job --help inside the container"
+  scratch=$(mktemp -d); chmod 0777 "$scratch"
+  docker run --rm -v "$scratch:/outputs" -e COMPANY_NAME="Acme Logistics GmbH" -e OPENAI_API_KEY=test-openai-key \
+    -e GDRIVE_CREDENTIALS_PATH=/nonexistent.json -e GDRIVE_FINAL_REPORT_FOLDER=final-reports-folder-0000000000001 \
+    "$image" "$job" --dry-run >/dev/null || fail "$job --dry-run inside the container"
+  [ -z "$(ls -A "$scratch")" ] || fail "$job --dry-run wrote into /outputs"
+  rm -rf "$scratch"
+  echo "ok: $image ($((size / 1024)) KiB, user $user, no shell, --help and --dry-run work)"
+  passed=$((passed + 1))
+done
+
+# Verifies every marker under a tree: each listed file exists with its size and sha256.
+verify_markers() {
+  python3 - "$1" <<'PY'
+import hashlib, json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+markers = [p for p in root.rglob("*") if p.name == ".ready" or p.name.endswith(".ready")]
+assert markers, f"no markers under {root}"
+for marker in markers:
+    data = json.loads(marker.read_text())
+    company = marker.parent.parent
+    for f in data["files"]:
+        blob = (company / f["path"]).read_bytes()
+        assert len(blob) == f["bytes"] and hashlib.sha256(blob).hexdigest() == f["sha256"], (marker, f["path"])
+receipts = list(root.rglob("upload_receipt_*.json"))
+assert receipts, f"no upload receipt under {root}"
+print(f"verified {len(markers)} markers and {len(receipts)} receipt(s) under {root}")
+PY
+}
+
+for layout in shared paperspace; do
+  out=$(mktemp -d)
+  OUTPUTS_DIR=$out LAYOUT=$layout bash scripts/replay.sh || fail "replay ($layout layout)"
+  verify_markers "$out" || fail "markers after the $layout replay"
+  echo "ok: offline replay with the $layout layout"
+  passed=$((passed + 1))
+  rm -rf "$out" 2>/dev/null || docker run --rm -v "$out:/o" agent-readiness/setup:$version setup --help >/dev/null
+done
+
+echo "$passed passed, 0 failed"
