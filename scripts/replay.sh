@@ -19,6 +19,10 @@ files=(-f docker/compose.yaml)
 # The jobs run as uid 65532: the bind-mounted tree must be theirs to write.
 mkdir -p "$outputs" "$keys"
 chmod 0777 "$outputs" "$keys"
+if [ "$layout" = paperspace ]; then
+  for volume in data vectors report receipt; do mkdir -p "$outputs/paperspace/$volume"; done
+  chmod 0777 "$outputs/paperspace" "$outputs"/paperspace/*
+fi
 export OUTPUTS_DIR=$outputs KEYS_DIR=$keys
 
 if [ -z "$inputs" ]; then

@@ -52,7 +52,7 @@ for layout in shared paperspace; do
   verify_markers "$out" || fail "markers after the $layout replay"
   echo "ok: offline replay with the $layout layout"
   passed=$((passed + 1))
-  rm -rf "$out" 2>/dev/null || docker run --rm -v "$out:/o" agent-readiness/setup:$version setup --help >/dev/null
+  rm -rf "$out"
 done
 
 echo "$passed passed, 0 failed"

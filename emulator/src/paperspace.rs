@@ -312,17 +312,17 @@ impl PaperspaceState {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn check_key(&self, headers: &HeaderMap) -> Result<(), Response> {
-        let presented = headers
+    fn accepts(&self, headers: &HeaderMap) -> bool {
+        headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if presented.is_some_and(|key| key.trim() == self.api_key) {
-            Ok(())
-        } else {
-            Err(api_error(StatusCode::UNAUTHORIZED, "Invalid API key"))
-        }
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|key| key.trim() == self.api_key)
     }
+}
+
+fn unauthorized() -> Response {
+    api_error(StatusCode::UNAUTHORIZED, "Invalid API key")
 }
 
 fn api_error(status: StatusCode, message: &str) -> Response {
@@ -379,8 +379,8 @@ async fn create_run(
     Path(workflow_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(response) = state.check_key(&headers) {
-        return response;
+    if !state.accepts(&headers) {
+        return unauthorized();
     }
     let request: CreateRun = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -449,8 +449,8 @@ async fn get_run(
     headers: HeaderMap,
     Path((workflow_id, run)): Path<(String, String)>,
 ) -> Response {
-    if let Err(response) = state.check_key(&headers) {
-        return response;
+    if !state.accepts(&headers) {
+        return unauthorized();
     }
     let mut inner = state.lock();
     match find_run(&mut inner, &workflow_id, &run) {
@@ -464,8 +464,8 @@ async fn cancel_run(
     headers: HeaderMap,
     Path((workflow_id, run)): Path<(String, String)>,
 ) -> Response {
-    if let Err(response) = state.check_key(&headers) {
-        return response;
+    if !state.accepts(&headers) {
+        return unauthorized();
     }
     let mut inner = state.lock();
     let Some(run) = find_run(&mut inner, &workflow_id, &run) else {
@@ -486,8 +486,8 @@ async fn run_logs(
     headers: HeaderMap,
     Path((workflow_id, run)): Path<(String, String)>,
 ) -> Response {
-    if let Err(response) = state.check_key(&headers) {
-        return response;
+    if !state.accepts(&headers) {
+        return unauthorized();
     }
     let mut inner = state.lock();
     match find_run(&mut inner, &workflow_id, &run) {
@@ -510,8 +510,8 @@ async fn list_runs(
     Path(workflow_id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Response {
-    if let Err(response) = state.check_key(&headers) {
-        return response;
+    if !state.accepts(&headers) {
+        return unauthorized();
     }
     let limit = params
         .limit

@@ -541,13 +541,8 @@ async fn multipart_create_update_and_app_properties_query() {
         "'{folder}' in parents and appProperties has {{ key='run_id' and value='run-1' }} and trashed=false"
     );
     let (found, _) = drive.list_all(&q, 10, true).await;
-    assert_eq!(
-        found
-            .iter()
-            .map(|f| f.id.clone().unwrap())
-            .collect::<Vec<_>>(),
-        [id.clone()]
-    );
+    let found_ids: Vec<&str> = found.iter().map(|f| f.id.as_deref().unwrap()).collect();
+    assert_eq!(found_ids, [id.as_str()]);
     let q =
         format!("'{folder}' in parents and appProperties has {{ key='run_id' and value='run-2' }}");
     assert!(drive.list_all(&q, 10, true).await.0.is_empty());

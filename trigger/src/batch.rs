@@ -348,12 +348,20 @@ mod tests {
             "- company_name: Acme\n- company_name: Beta\n  use_cases_count: 21\n",
         );
         let msg = read_entries(&bad, "wf").unwrap_err().to_string();
-        assert!(msg.contains("entry 2") && msg.contains("use_cases_count"), "{msg}");
+        assert!(
+            msg.contains("entry 2") && msg.contains("use_cases_count"),
+            "{msg}"
+        );
         let dup = write(dir.path(), "- company_name: Acme\n- company_name: ACME\n");
         let msg = read_entries(&dup, "wf").unwrap_err().to_string();
         assert!(msg.contains("entry 2") && msg.contains("entry 1"), "{msg}");
         let unknown = write(dir.path(), "- company: Acme\n");
-        assert!(read_entries(&unknown, "wf").unwrap_err().to_string().contains("unknown key"));
+        assert!(
+            read_entries(&unknown, "wf")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown key")
+        );
     }
 
     #[test]

@@ -43,17 +43,22 @@ fn init_logging() {
             logging::context().add_secret(&value);
         }
     }
-    let filter = if std::env::var_os("LOG_LEVEL").is_some() || std::env::var_os("RUST_LOG").is_some()
-    {
-        logging::filter_from_env()
-    } else {
-        EnvFilter::new("warn")
-    };
+    let filter =
+        if std::env::var_os("LOG_LEVEL").is_some() || std::env::var_os("RUST_LOG").is_some() {
+            logging::filter_from_env()
+        } else {
+            EnvFilter::new("warn")
+        };
     let format = match std::env::var("LOG_FORMAT").ok().as_deref() {
         Some("json") => LogFormat::Json,
         _ => LogFormat::Pretty,
     };
-    let layer = logging::layer("trigger", format, logging::context().clone(), std::io::stderr)
-        .with_filter(filter);
+    let layer = logging::layer(
+        "trigger",
+        format,
+        logging::context().clone(),
+        std::io::stderr,
+    )
+    .with_filter(filter);
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }

@@ -130,7 +130,10 @@ mod tests {
         let open = json!({ "jobs": { "setup": {} } });
         let body = run_request(&open, &inputs(), "r1", json!({})).unwrap();
         assert_eq!(body["inputs"].as_object().unwrap().len(), KEYS.len());
-        assert_eq!(body["inputs"]["company_slug"]["with"]["value"], "acme_rockets");
+        assert_eq!(
+            body["inputs"]["company_slug"]["with"]["value"],
+            "acme_rockets"
+        );
 
         let wrong = json!({ "inputs": { "name": {"type": "string"} }, "jobs": {} });
         let err = run_request(&wrong, &inputs(), "r1", json!({})).unwrap_err();

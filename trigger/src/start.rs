@@ -42,7 +42,12 @@ pub fn run_id_for(inputs: &RunInputs) -> String {
 }
 
 /// The request body for `inputs` with `run_id` (what `run --dry-run` prints).
-pub fn request_body(spec: &Value, inputs: &RunInputs, run_id: &str, meta: &RunMeta) -> Result<Value> {
+pub fn request_body(
+    spec: &Value,
+    inputs: &RunInputs,
+    run_id: &str,
+    meta: &RunMeta,
+) -> Result<Value> {
     let mut fields = Map::new();
     fields.insert("startedBy".into(), json!(meta.started_by));
     fields.insert("companySlug".into(), json!(inputs.company_slug));

@@ -55,7 +55,12 @@ pub fn load(path: &Path) -> Result<ServiceAccountKey> {
     }
     let missing: Vec<&str> = ["client_email", "private_key", "token_uri"]
         .into_iter()
-        .filter(|field| value.get(*field).and_then(|v| v.as_str()).is_none_or(str::is_empty))
+        .filter(|field| {
+            value
+                .get(*field)
+                .and_then(|v| v.as_str())
+                .is_none_or(str::is_empty)
+        })
         .collect();
     if !missing.is_empty() {
         return Err(Error::bad_input(format!(
@@ -98,9 +103,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
             (dir.path().join("absent.json"), "cannot read"),
-            (write(dir.path(), "broken.json", "{ \"type\": "), "not valid JSON"),
-            (write(dir.path(), "user.json", r#"{"type":"authorized_user"}"#), "not a service account key"),
-            (write(dir.path(), "partial.json", r#"{"type":"service_account","client_email":"a@b"}"#), "lacks private_key, token_uri"),
+            (
+                write(dir.path(), "broken.json", "{ \"type\": "),
+                "not valid JSON",
+            ),
+            (
+                write(dir.path(), "user.json", r#"{"type":"authorized_user"}"#),
+                "not a service account key",
+            ),
+            (
+                write(
+                    dir.path(),
+                    "partial.json",
+                    r#"{"type":"service_account","client_email":"a@b"}"#,
+                ),
+                "lacks private_key, token_uri",
+            ),
             (
                 write(
                     dir.path(),
@@ -114,7 +132,10 @@ mod tests {
             let err = load(&path).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{err}");
             let msg = err.to_string();
-            assert!(msg.contains(expected) && msg.contains(&path.display().to_string()), "{msg}");
+            assert!(
+                msg.contains(expected) && msg.contains(&path.display().to_string()),
+                "{msg}"
+            );
             assert!(!msg.contains('\n'));
         }
     }

@@ -34,14 +34,26 @@ impl DriveFailure {
                     .and_then(|m| m.as_str())
                     .map(str::to_string)
                     .unwrap_or_else(|| body.to_string());
-                DriveFailure { status, reason: crate::retry::error_reason(body).map(str::to_string), message }
+                DriveFailure {
+                    status,
+                    reason: crate::retry::error_reason(body).map(str::to_string),
+                    message,
+                }
             }
             DriveError::Failure(response) => DriveFailure {
                 status: Some(response.status().as_u16()),
                 reason: None,
-                message: response.status().canonical_reason().unwrap_or("error").to_string(),
+                message: response
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_string(),
             },
-            other => DriveFailure { status: None, reason: None, message: one_line(&describe(other)) },
+            other => DriveFailure {
+                status: None,
+                reason: None,
+                message: one_line(&describe(other)),
+            },
         }
     }
 
@@ -84,11 +96,15 @@ pub(crate) fn map_error(
             "{what}{subject}: the service account {client_email} lacks permission ({detail}); \
              share the file or folder with that address (Editor for writes) or check the scope"
         )),
-        Some(status) if status == 429 || status == 408 || status >= 500 => Error::external(format!(
-            "{what}{subject} failed after {retries} retries ({detail}); Google Drive is unavailable, \
+        Some(status) if status == 429 || status == 408 || status >= 500 => {
+            Error::external(format!(
+                "{what}{subject} failed after {retries} retries ({detail}); Google Drive is unavailable, \
              try again later"
+            ))
+        }
+        Some(_) => Error::external(format!(
+            "{what}{subject} was refused by Google Drive ({detail})"
         )),
-        Some(_) => Error::external(format!("{what}{subject} was refused by Google Drive ({detail})")),
         None => match err {
             DriveError::HttpError(_) | DriveError::Io(_) => Error::external(format!(
                 "{what}{subject} failed after {retries} retries ({detail}); Google Drive is \

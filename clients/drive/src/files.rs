@@ -27,7 +27,8 @@ pub const SHORTCUT_MIME: &str = "application/vnd.google-apps.shortcut";
 /// The properties every helper asks for.
 pub const ITEM_FIELDS: &str = "id,name,mimeType,modifiedTime,md5Checksum,size,trashed,driveId";
 /// `fields` of a listing: the item properties plus the paging token.
-pub const LIST_FIELDS: &str = "nextPageToken,files(id,name,mimeType,modifiedTime,md5Checksum,size,trashed,driveId)";
+pub const LIST_FIELDS: &str =
+    "nextPageToken,files(id,name,mimeType,modifiedTime,md5Checksum,size,trashed,driveId)";
 /// Drive's largest page.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
@@ -118,14 +119,20 @@ impl DriveClient {
                     .await
             })
             .await?;
-        DriveItem::from_file(file)
-            .ok_or_else(|| Error::external(format!("Google Drive sent metadata of {id} without an id; try again later")))
+        DriveItem::from_file(file).ok_or_else(|| {
+            Error::external(format!(
+                "Google Drive sent metadata of {id} without an id; try again later"
+            ))
+        })
     }
 
     /// Every child of a folder that is not trashed, across all pages, in Drive's order. Items of
     /// shared drives are included.
     pub async fn list_children(&self, folder_id: &str) -> Result<Vec<DriveItem>> {
-        let query = format!("'{}' in parents and trashed = false", folder_id.replace('\\', "\\\\").replace('\'', "\\'"));
+        let query = format!(
+            "'{}' in parents and trashed = false",
+            folder_id.replace('\\', "\\\\").replace('\'', "\\'")
+        );
         let mut items = Vec::new();
         let mut page_token: Option<String> = None;
         loop {
@@ -149,7 +156,13 @@ impl DriveClient {
                     call.doit().await
                 })
                 .await?;
-            items.extend(list.files.unwrap_or_default().into_iter().filter_map(DriveItem::from_file).filter(|i| !i.trashed));
+            items.extend(
+                list.files
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(DriveItem::from_file)
+                    .filter(|i| !i.trashed),
+            );
             match list.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) => page_token = Some(next),
                 None => return Ok(items),
@@ -160,39 +173,91 @@ impl DriveClient {
     /// Streams a binary file's content into `writer` (one attempt at the body; the request
     /// itself is retried). Prefer [`DriveClient::download_to_file`], which also retries a body
     /// that breaks off.
-    pub async fn download<W: AsyncWrite + Unpin>(&self, id: &str, writer: &mut W) -> Result<Downloaded> {
+    pub async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        id: &str,
+        writer: &mut W,
+    ) -> Result<Downloaded> {
         let what = "download Drive file";
-        let response = self.call(what, Some(id), async |dlg| self.request(&Fetch::Media, id, dlg).await).await?;
-        stream_body(response, writer, self.idle_timeout()).await.map_err(|e| e.into_error(what, id))
+        let response = self
+            .call(what, Some(id), async |dlg| {
+                self.request(&Fetch::Media, id, dlg).await
+            })
+            .await?;
+        stream_body(response, writer, self.idle_timeout())
+            .await
+            .map_err(|e| e.into_error(what, id))
     }
 
     /// Streams a Google-native file's export into `writer` (one attempt at the body).
-    pub async fn export<W: AsyncWrite + Unpin>(&self, id: &str, mime_type: &str, writer: &mut W) -> Result<ExportOutcome> {
+    pub async fn export<W: AsyncWrite + Unpin>(
+        &self,
+        id: &str,
+        mime_type: &str,
+        writer: &mut W,
+    ) -> Result<ExportOutcome> {
         let what = "export Drive file";
         let _permit = self.permit().await?;
         let mut delegate = RetryDelegate::new(what, &self.settings().retry);
         let fetch = Fetch::Export { mime_type };
-        let response = match self.attempts(&mut delegate, async |dlg| self.request(&fetch, id, dlg).await).await {
+        let response = match self
+            .attempts(&mut delegate, async |dlg| {
+                self.request(&fetch, id, dlg).await
+            })
+            .await
+        {
             Ok(response) => response,
-            Err(Failed::Drive(err)) if DriveFailure::of(&err).is_export_too_large() => return Ok(ExportOutcome::TooLarge),
+            Err(Failed::Drive(err)) if DriveFailure::of(&err).is_export_too_large() => {
+                return Ok(ExportOutcome::TooLarge);
+            }
             Err(failed) => return Err(self.failed(what, Some(id), failed, delegate.retries())),
         };
-        let written = stream_body(response, writer, self.idle_timeout()).await.map_err(|e| e.into_error(what, id))?;
+        let written = stream_body(response, writer, self.idle_timeout())
+            .await
+            .map_err(|e| e.into_error(what, id))?;
         Ok(ExportOutcome::Exported(written))
     }
 
     /// Downloads a binary file to `target` atomically: the file appears complete (and, when
     /// `expected_md5` is given, verified) or not at all. Interrupted bodies are fetched again.
-    pub async fn download_to_file(&self, id: &str, expected_md5: Option<&str>, target: &Path) -> Result<Downloaded> {
-        match self.fetch_to_file("download Drive file", id, Fetch::Media, expected_md5, target).await? {
+    pub async fn download_to_file(
+        &self,
+        id: &str,
+        expected_md5: Option<&str>,
+        target: &Path,
+    ) -> Result<Downloaded> {
+        match self
+            .fetch_to_file(
+                "download Drive file",
+                id,
+                Fetch::Media,
+                expected_md5,
+                target,
+            )
+            .await?
+        {
             ExportOutcome::Exported(done) => Ok(done),
-            ExportOutcome::TooLarge => Err(Error::internal(format!("download of {id} reported an export limit"))),
+            ExportOutcome::TooLarge => Err(Error::internal(format!(
+                "download of {id} reported an export limit"
+            ))),
         }
     }
 
     /// Exports a Google-native file as `mime_type` to `target` atomically.
-    pub async fn export_to_file(&self, id: &str, mime_type: &str, target: &Path) -> Result<ExportOutcome> {
-        self.fetch_to_file("export Drive file", id, Fetch::Export { mime_type }, None, target).await
+    pub async fn export_to_file(
+        &self,
+        id: &str,
+        mime_type: &str,
+        target: &Path,
+    ) -> Result<ExportOutcome> {
+        self.fetch_to_file(
+            "export Drive file",
+            id,
+            Fetch::Export { mime_type },
+            None,
+            target,
+        )
+        .await
     }
 
     async fn fetch_to_file(
@@ -206,7 +271,12 @@ impl DriveClient {
         let _permit = self.permit().await?;
         let mut delegate = RetryDelegate::new(what, &self.settings().retry);
         loop {
-            let response = match self.attempts(&mut delegate, async |dlg| self.request(&fetch, id, dlg).await).await {
+            let response = match self
+                .attempts(&mut delegate, async |dlg| {
+                    self.request(&fetch, id, dlg).await
+                })
+                .await
+            {
                 Ok(response) => response,
                 Err(Failed::Drive(err)) if DriveFailure::of(&err).is_export_too_large() => {
                     return Ok(ExportOutcome::TooLarge);
@@ -214,11 +284,19 @@ impl DriveClient {
                 Err(failed) => return Err(self.failed(what, Some(id), failed, delegate.retries())),
             };
             let mut file = AtomicFile::create(target)?;
-            let handle = file.file().try_clone().map_err(|e| Error::io("write", file.temp_path(), e))?;
+            let handle = file
+                .file()
+                .try_clone()
+                .map_err(|e| Error::io("write", file.temp_path(), e))?;
             let mut writer = tokio::fs::File::from_std(handle);
             let outcome = match stream_body(response, &mut writer, self.idle_timeout()).await {
-                Ok(done) if expected_md5.is_some_and(|want| !want.eq_ignore_ascii_case(&done.md5)) => {
-                    Err(format!("content MD5 {} differs from Drive's md5Checksum", done.md5))
+                Ok(done)
+                    if expected_md5.is_some_and(|want| !want.eq_ignore_ascii_case(&done.md5)) =>
+                {
+                    Err(format!(
+                        "content MD5 {} differs from Drive's md5Checksum",
+                        done.md5
+                    ))
                 }
                 Ok(done) => Ok(done),
                 Err(StreamError::Write(e)) => return Err(Error::io("write", target, e)),
@@ -226,7 +304,10 @@ impl DriveClient {
             };
             match outcome {
                 Ok(done) => {
-                    writer.flush().await.map_err(|e| Error::io("write", target, e))?;
+                    writer
+                        .flush()
+                        .await
+                        .map_err(|e| Error::io("write", target, e))?;
                     drop(writer);
                     tokio::task::spawn_blocking(move || file.commit())
                         .await
@@ -235,13 +316,25 @@ impl DriveClient {
                 }
                 Err(detail) => match delegate.next_wait(detail.clone(), None) {
                     Some(wait) => tokio::time::sleep(wait).await,
-                    None => return Err(self.failed(what, Some(id), Failed::Transient(detail), delegate.retries())),
+                    None => {
+                        return Err(self.failed(
+                            what,
+                            Some(id),
+                            Failed::Transient(detail),
+                            delegate.retries(),
+                        ));
+                    }
                 },
             }
         }
     }
 
-    async fn request(&self, fetch: &Fetch<'_>, id: &str, dlg: &mut RetryDelegate) -> google_drive3::Result<Response> {
+    async fn request(
+        &self,
+        fetch: &Fetch<'_>,
+        id: &str,
+        dlg: &mut RetryDelegate,
+    ) -> google_drive3::Result<Response> {
         let scope = self.scope().scope();
         match fetch {
             Fetch::Media => self
@@ -256,7 +349,13 @@ impl DriveClient {
                 .await
                 .map(|(response, _)| response),
             Fetch::Export { mime_type } => {
-                self.hub().files().export(id, mime_type).add_scope(scope).delegate(dlg).doit().await
+                self.hub()
+                    .files()
+                    .export(id, mime_type)
+                    .add_scope(scope)
+                    .delegate(dlg)
+                    .doit()
+                    .await
             }
         }
     }
@@ -280,7 +379,9 @@ impl StreamError {
             StreamError::Interrupted(detail) => {
                 Error::external(format!("{what} {id} broke off ({detail}); try again later"))
             }
-            StreamError::Write(e) => Error::storage(format!("{what} {id}: cannot write the content: {e}")),
+            StreamError::Write(e) => {
+                Error::storage(format!("{what} {id}: cannot write the content: {e}"))
+            }
         }
     }
 }
@@ -300,7 +401,10 @@ async fn stream_body<W: AsyncWrite + Unpin>(
             Err(_) => return Err(StreamError::Interrupted(format!("no data for {idle:?}"))),
             Ok(None) => break,
             Ok(Some(Err(e))) => {
-                return Err(StreamError::Interrupted(format!("body interrupted: {}", crate::retry::describe(&e))));
+                return Err(StreamError::Interrupted(format!(
+                    "body interrupted: {}",
+                    crate::retry::describe(&e)
+                )));
             }
             Ok(Some(Ok(frame))) => frame,
         };
@@ -311,5 +415,8 @@ async fn stream_body<W: AsyncWrite + Unpin>(
         }
     }
     writer.flush().await.map_err(StreamError::Write)?;
-    Ok(Downloaded { bytes, md5: hex::encode(hasher.finalize()) })
+    Ok(Downloaded {
+        bytes,
+        md5: hex::encode(hasher.finalize()),
+    })
 }

@@ -23,7 +23,7 @@ mod files;
 mod retry;
 mod transport;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use yup_oauth2::authenticator::Authenticator;
 pub use credentials::{CREDENTIALS_ENV, load as load_service_account_key};
 pub use errors::DriveFailure;
 pub use files::{
-    DriveItem, Downloaded, ExportOutcome, FOLDER_MIME, ITEM_FIELDS, LIST_FIELDS, MAX_PAGE_SIZE,
+    Downloaded, DriveItem, ExportOutcome, FOLDER_MIME, ITEM_FIELDS, LIST_FIELDS, MAX_PAGE_SIZE,
     SHORTCUT_MIME,
 };
 pub use retry::RetryDelegate;
@@ -85,9 +85,22 @@ impl DriveClient {
     /// builds the hub, and fetches a first access token (so a revoked key or an unreachable token
     /// endpoint fails here, with a clear message, before any other work).
     pub async fn connect(scope: DriveScope, settings: &HttpSettings) -> Result<DriveClient> {
-        let (key_path, key) = credentials::load_from_env()?;
-        shared::logging::context().add_secret(&key.private_key);
+        let (key_path, _) = credentials::load_from_env()?;
         let base_url = base_url_from_env()?;
+        DriveClient::connect_with(scope, settings, &key_path, &base_url).await
+    }
+
+    /// [`DriveClient::connect`] with the key file and API root given explicitly (`base_url`
+    /// without the trailing slash, e.g. `http://127.0.0.1:PORT`).
+    pub async fn connect_with(
+        scope: DriveScope,
+        settings: &HttpSettings,
+        key_path: &Path,
+        base_url: &str,
+    ) -> Result<DriveClient> {
+        let key = credentials::load(key_path)?;
+        shared::logging::context().add_secret(&key.private_key);
+        let base_url = base_url.trim_end_matches('/');
         shared::http::install_crypto_provider();
         let connector = transport::connector(settings)?;
         let client_email = key.client_email.clone();
@@ -98,7 +111,7 @@ impl DriveClient {
         )
         .build()
         .await
-        .map_err(|_| credentials::malformed_private_key(&key_path))?;
+        .map_err(|_| credentials::malformed_private_key(key_path))?;
         let mut hub = DriveHub::new(transport::hub_client(connector), auth.clone());
         hub.base_url(format!("{base_url}/drive/v3/"));
         hub.root_url(format!("{base_url}/"));
@@ -166,13 +179,22 @@ impl DriveClient {
     /// Maps a google-drive3 error to the product's one-line error (404 names the service
     /// account to share with; 401/403 say what to fix; exhausted transient failures are
     /// External, exit 4).
-    pub fn error(&self, what: &str, target: Option<&str>, err: google_drive3::Error, retries: usize) -> Error {
+    pub fn error(
+        &self,
+        what: &str,
+        target: Option<&str>,
+        err: google_drive3::Error,
+        retries: usize,
+    ) -> Error {
         errors::map_error(&self.client_email, what, target, &err, retries).with_source(err)
     }
 
     /// A slot among the `max_concurrency` calls allowed in flight.
     async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        self.limit.acquire().await.map_err(|_| Error::internal("Drive limiter closed"))
+        self.limit
+            .acquire()
+            .await
+            .map_err(|_| Error::internal("Drive limiter closed"))
     }
 
     /// Runs `op` until it succeeds, fails for good, or its attempts time out too often.
@@ -196,7 +218,13 @@ impl DriveClient {
         }
     }
 
-    fn failed(&self, what: &str, target: Option<&str>, failed: files::Failed, retries: usize) -> Error {
+    fn failed(
+        &self,
+        what: &str,
+        target: Option<&str>,
+        failed: files::Failed,
+        retries: usize,
+    ) -> Error {
         match failed {
             files::Failed::Drive(err) => self.error(what, target, err, retries),
             files::Failed::Transient(detail) => {
@@ -213,7 +241,8 @@ impl DriveClient {
         let scopes = [self.scope.scope()];
         let mut delegate = RetryDelegate::new("get an access token", &self.settings.retry);
         loop {
-            let attempt = tokio::time::timeout(self.settings.request_timeout, auth.token(&scopes)).await;
+            let attempt =
+                tokio::time::timeout(self.settings.request_timeout, auth.token(&scopes)).await;
             let detail = match attempt {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(yup_oauth2::Error::AuthError(refusal))) => {
@@ -243,8 +272,12 @@ impl DriveClient {
 
 /// `GOOGLE_API_BASE_URL` without a trailing slash, or Google's.
 fn base_url_from_env() -> Result<String> {
-    let value = std::env::var(BASE_URL_ENV).ok().filter(|v| !v.trim().is_empty());
-    let Some(value) = value else { return Ok(DEFAULT_BASE_URL.to_string()) };
+    let value = std::env::var(BASE_URL_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let Some(value) = value else {
+        return Ok(DEFAULT_BASE_URL.to_string());
+    };
     let trimmed = value.trim().trim_end_matches('/').to_string();
     match url_scheme(&trimmed) {
         Some("http" | "https") => Ok(trimmed),

@@ -38,10 +38,18 @@ impl RetryDelegate {
     /// Records a transient failure and says how long to wait before the next attempt, or `None`
     /// when the retries are used up.
     pub fn next_wait(&mut self, detail: String, retry_after: Option<Duration>) -> Option<Duration> {
-        let wait = self.backoff.next().map(|delay| self.policy.wait(delay, retry_after));
+        let wait = self
+            .backoff
+            .next()
+            .map(|delay| self.policy.wait(delay, retry_after));
         if let Some(wait) = wait {
             self.retries += 1;
-            tracing::warn!(service = "Google Drive", retry_in_ms = wait.as_millis() as u64, "{}: {detail}; retrying", self.what);
+            tracing::warn!(
+                service = "Google Drive",
+                retry_in_ms = wait.as_millis() as u64,
+                "{}: {detail}; retrying",
+                self.what
+            );
         }
         self.last_failure = Some(detail);
         wait
@@ -80,9 +88,13 @@ impl Delegate for RetryDelegate {
     fn http_failure(&mut self, response: &Response, body: Option<&serde_json::Value>) -> Retry {
         let status = response.status();
         let reason = body.and_then(error_reason);
-        let rate_limited = status == hyper::StatusCode::FORBIDDEN && reason.is_some_and(|r| RATE_LIMIT_REASONS.contains(&r));
+        let rate_limited = status == hyper::StatusCode::FORBIDDEN
+            && reason.is_some_and(|r| RATE_LIMIT_REASONS.contains(&r));
         if shared::http::is_transient_status(status) || rate_limited {
-            let detail = format!("HTTP {status}{}", reason.map(|r| format!(" {r}")).unwrap_or_default());
+            let detail = format!(
+                "HTTP {status}{}",
+                reason.map(|r| format!(" {r}")).unwrap_or_default()
+            );
             self.retry(detail, shared::http::retry_after(response.headers()))
         } else {
             Retry::Abort

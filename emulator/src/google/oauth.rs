@@ -271,7 +271,7 @@ fn verify_assertion(
     if !signature_ok {
         return Err(("invalid_grant", "Invalid JWT Signature.".to_string()));
     }
-    if !audiences.iter().any(|a| *a == claims.aud) {
+    if !audiences.contains(&claims.aud) {
         return Err((
             "invalid_grant",
             "Invalid JWT: Failed audience check. The audience must be the token endpoint."

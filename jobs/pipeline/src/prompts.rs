@@ -25,6 +25,10 @@ pub const PART_B: &str = "s07_part_b.j2";
 pub const CONSOLIDATE: &str = "s08_consolidate.j2";
 pub const STYLE: &str = "s09_style.j2";
 
+/// Every template's name.
+pub const ALL: [&str; 9] =
+    [INSTRUCTIONS, PROFILE, EVIDENCE, PART_A, USE_CASES, DEEP_DIVE, PART_B, CONSOLIDATE, STYLE];
+
 /// Every template, with its embedded source.
 const EMBEDDED: [(&str, &str); 9] = [
     (INSTRUCTIONS, include_str!("../prompts/instructions.j2")),

@@ -161,6 +161,14 @@ fn print_plan(report: &FinalReport, upload: &Upload, folder_id: &str, receipt_pa
     println!("  run_id:        {}", report.run_id);
     println!("  final marker:  {} (verified)", report.marker_path.display());
     println!("  report:        {} ({} bytes, sha256 {})", report.path.display(), report.content.len(), report.sha256);
+    println!(
+        "  written by:    pipeline, model set {}, {} use cases, {} input / {} output tokens, ${:.4}",
+        report.details.model_set,
+        report.details.use_cases_count,
+        report.details.input_tokens,
+        report.details.output_tokens,
+        report.details.cost_usd
+    );
     println!("  drive folder:  {folder_id}");
     println!("  drive file:    {} ({}, resumable upload)", upload.name, upload.kind());
     println!("  existing file: reused if a file in the folder has appProperties run_id={}", report.run_id);

@@ -1,7 +1,7 @@
 //! `--as-google-doc`: Drive converts uploaded HTML (not Markdown) into a formatted Google Doc,
 //! so the report is rendered to a standalone HTML page first.
 
-use pulldown_cmark::{Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, html};
 
 /// The report as a complete HTML document titled `title`.
 pub fn markdown_to_html(title: &str, markdown: &str) -> String {
@@ -10,7 +10,12 @@ pub fn markdown_to_html(title: &str, markdown: &str) -> String {
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_TASKLISTS;
     let mut body = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut body, Parser::new_ext(markdown, options));
+    // The report is model-written text: raw HTML in it is shown as text, never interpreted.
+    let events = Parser::new_ext(markdown, options).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    html::push_html(&mut body, events);
     let mut title_html = String::new();
     // Writing into a String cannot fail.
     let _ = pulldown_cmark_escape::escape_html(&mut title_html, title);

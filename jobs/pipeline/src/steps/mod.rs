@@ -24,7 +24,7 @@ use shared::{Error, Result};
 
 use crate::checkpoint::{Checkpoints, Outcome};
 use crate::config::Models;
-use crate::llm::{Llm, Request, Usage};
+use crate::llm::{Llm, Request};
 use crate::prompts::{INSTRUCTIONS, Prompts};
 use s01_load::Loaded;
 
@@ -186,15 +186,6 @@ pub fn check_titles<'a>(titles: impl Iterator<Item = &'a str>, expected: usize) 
         return Err(format!("use case titles repeat ({}); every use case needs a distinct title", repeated.join("; ")));
     }
     Ok(())
-}
-
-/// A step's usage as the steps report it to the ledger.
-pub fn usage_of<T>(outcomes: &[Outcome<T>]) -> Usage {
-    let mut total = Usage::default();
-    for outcome in outcomes {
-        total.add(outcome.usage);
-    }
-    total
 }
 
 #[cfg(test)]

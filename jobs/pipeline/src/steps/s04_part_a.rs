@@ -23,7 +23,7 @@ pub async fn run(pipeline: &Pipeline, profile: &Profile, evidence: &Evidence) ->
         vars: json!({ "profile": profile, "themes": evidence.themes }),
     };
     let outcome = pipeline.run_model(step, &no_check).await?;
-    let markdown = report::part_a(&report::Header::of(pipeline), profile, evidence, &outcome.result);
+    let markdown = report::part_a(&report::Header::of(pipeline), &pipeline.inputs, profile, evidence, &outcome.result);
     write_atomic(&pipeline.out.part_a(&pipeline.ts), markdown.as_bytes())?;
     Ok((outcome, markdown))
 }
