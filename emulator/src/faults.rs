@@ -27,6 +27,8 @@ impl Service {
             || path.starts_with("/token/")
             || path.starts_with("/drive/")
             || path.starts_with("/upload/")
+            // google-drive3 starts every resumable upload here (hard-coded in the crate).
+            || path.starts_with("/resumable/upload/")
         {
             Some(Service::Google)
         } else if path.starts_with("/paperspace/") {
@@ -349,6 +351,10 @@ mod tests {
         assert_eq!(Service::classify("/token"), Some(Service::Google));
         assert_eq!(
             Service::classify("/upload/drive/v3/files"),
+            Some(Service::Google)
+        );
+        assert_eq!(
+            Service::classify("/resumable/upload/drive/v3/files"),
             Some(Service::Google)
         );
         assert_eq!(

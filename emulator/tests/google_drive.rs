@@ -489,10 +489,30 @@ async fn exports_over_ten_megabytes_are_refused() {
 #[tokio::test]
 async fn multipart_create_update_and_app_properties_query() {
     let drive = start().await;
-    let folder = drive
-        .emulator
-        .google()
-        .create_folder("Final", Some(&drive.root));
+    // google-drive3 creates a folder by uploading an empty body.
+    let (_, created_folder) = drive
+        .hub
+        .files()
+        .create(File {
+            name: Some("Final".into()),
+            mime_type: Some(FOLDER.into()),
+            parents: Some(vec![drive.root.clone()]),
+            ..Default::default()
+        })
+        .param("fields", "id,mimeType")
+        .add_scope(Scope::Full)
+        .upload(
+            Cursor::new(Vec::new()),
+            "application/octet-stream".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created_folder.mime_type.as_deref(), Some(FOLDER));
+    let folder = created_folder.id.unwrap();
+    assert_eq!(
+        drive.emulator.google().find_child(&drive.root, "Final"),
+        Some(folder.clone())
+    );
     let report = b"# Final report\n".to_vec();
     let metadata = File {
         name: Some("FINAL_REPORT_acme.md".into()),
@@ -812,7 +832,7 @@ async fn token_endpoint_verifies_signature_audience_and_lifetime() {
     assert_eq!(body["error_description"], json!("Invalid JWT Signature."));
 
     for (field, value) in [
-        ("aud", json!("https://oauth2.googleapis.com/token")),
+        ("aud", json!("https://example.com/token")),
         ("exp", json!(now - 10)),
         ("exp", json!(now + 7200)),
         ("iat", json!(now + 600)),

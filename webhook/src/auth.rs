@@ -197,7 +197,9 @@ impl Authenticator {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "replayed",
-                format!("message {id:?} was already received; send each message once, with a new webhook-id"),
+                format!(
+                    "message {id:?} was already received; send each message once, with a new webhook-id"
+                ),
             ));
         }
         if seen.len() >= MAX_REMEMBERED_IDS {
@@ -233,7 +235,10 @@ mod tests {
     }
 
     fn now() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
     }
 
     #[test]

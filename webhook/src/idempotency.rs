@@ -21,9 +21,7 @@ const MAX_KEYS: usize = 10_000;
 const MAX_KEY_LEN: usize = 255;
 
 enum Slot {
-    InFlight {
-        fingerprint: String,
-    },
+    InFlight,
     Done {
         fingerprint: String,
         body: Value,
@@ -85,10 +83,7 @@ impl IdempotencyStore {
 
     /// Checks `key` for a submission with `fingerprint`.
     pub fn begin(&self, key: &str, fingerprint: &str) -> Result<Begin, ApiError> {
-        if key.is_empty()
-            || key.len() > MAX_KEY_LEN
-            || !key.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ApiError::bad_request(
                 "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is ideal)",
             ));
@@ -110,7 +105,7 @@ impl IdempotencyStore {
                     "this Idempotency-Key was used for a different submission; use a new key",
                 ));
             }
-            Some(Slot::InFlight { .. }) => {
+            Some(Slot::InFlight) => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "in_progress",
@@ -122,14 +117,14 @@ impl IdempotencyStore {
         if slots.len() >= MAX_KEYS {
             slots.retain(|_, slot| match slot {
                 Slot::Done { stored, .. } => now.duration_since(*stored) < TTL,
-                Slot::InFlight { .. } => true,
+                Slot::InFlight => true,
             });
             if slots.len() >= MAX_KEYS {
                 let oldest = slots
                     .iter()
                     .filter_map(|(k, slot)| match slot {
                         Slot::Done { stored, .. } => Some((*stored, k.clone())),
-                        Slot::InFlight { .. } => None,
+                        Slot::InFlight => None,
                     })
                     .min();
                 match oldest {
@@ -146,12 +141,7 @@ impl IdempotencyStore {
                 }
             }
         }
-        slots.insert(
-            key.to_string(),
-            Slot::InFlight {
-                fingerprint: fingerprint.to_string(),
-            },
-        );
+        slots.insert(key.to_string(), Slot::InFlight);
         Ok(Begin::Proceed(Claim {
             store: self.clone(),
             key: key.to_string(),
@@ -187,6 +177,9 @@ mod tests {
             panic!("first use must proceed")
         };
         drop(failed);
-        assert!(matches!(store.begin("k2", "fp").unwrap(), Begin::Proceed(_)));
+        assert!(matches!(
+            store.begin("k2", "fp").unwrap(),
+            Begin::Proceed(_)
+        ));
     }
 }

@@ -21,7 +21,8 @@ pub struct RateLimit {
 }
 
 pub struct ClientLimiter {
-    limiter: RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, DefaultClock>,
+    limiter:
+        RateLimiter<IpAddr, governor::state::keyed::DefaultKeyedStateStore<IpAddr>, DefaultClock>,
     clock: DefaultClock,
 }
 
@@ -67,7 +68,10 @@ mod tests {
         let refused = limiter.check(a).unwrap_err();
         assert_eq!(refused.status, 429);
         let wait = refused.retry_after.unwrap();
-        assert!(wait > Duration::from_secs(5) && wait <= Duration::from_secs(10), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(5) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
         assert!(limiter.check(b).is_ok());
     }
 }

@@ -55,7 +55,9 @@ pub async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Submission, ApiEr
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime: mime::Mime = content_type.parse().map_err(|_| unsupported(content_type))?;
+    let mime: mime::Mime = content_type
+        .parse()
+        .map_err(|_| unsupported(content_type))?;
     let (fields, documents) = match (mime.type_(), mime.subtype()) {
         (mime::APPLICATION, mime::JSON) => (json_fields(&body)?, Vec::new()),
         (mime::MULTIPART, mime::FORM_DATA) => multipart_fields(content_type, body).await?,
@@ -65,7 +67,8 @@ pub async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Submission, ApiEr
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let inputs = shared::inputs::validate(&raw).map_err(|e| ApiError::invalid_input(e.message()))?;
+    let inputs =
+        shared::inputs::validate(&raw).map_err(|e| ApiError::invalid_input(e.message()))?;
     if !documents.is_empty() && !inputs.google_drive_link.is_empty() {
         return Err(ApiError::invalid_input(
             "send either documents or google_drive_link, not both",
@@ -125,14 +128,14 @@ fn json_fields(body: &[u8]) -> Result<BTreeMap<String, String>, ApiError> {
 type Fields = (BTreeMap<String, String>, Vec<Document>);
 
 async fn multipart_fields(content_type: &str, body: Bytes) -> Result<Fields, ApiError> {
-    let boundary = multer::parse_boundary(content_type).map_err(|_| {
-        ApiError::bad_request("multipart/form-data without a boundary parameter")
-    })?;
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| ApiError::bad_request("multipart/form-data without a boundary parameter"))?;
     let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut fields = BTreeMap::new();
     let mut documents = Vec::new();
-    let malformed = |e: multer::Error| ApiError::bad_request(format!("malformed multipart body: {e}"));
+    let malformed =
+        |e: multer::Error| ApiError::bad_request(format!("malformed multipart body: {e}"));
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or_default().to_string();
         if let Some(file_name) = field.file_name().map(str::to_string) {
@@ -192,7 +195,11 @@ fn check_documents(documents: &[Document]) -> Result<(), ApiError> {
 
 fn name_problem(name: &str) -> Option<&'static str> {
     const RESERVED: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
-    let stem = name.split('.').next().unwrap_or_default().to_ascii_uppercase();
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     let numbered_device = (stem.starts_with("COM") || stem.starts_with("LPT"))
         && stem.len() == 4
         && stem.as_bytes()[3].is_ascii_digit();
@@ -221,10 +228,24 @@ mod tests {
 
     #[test]
     fn names_setup_would_refuse_are_refused() {
-        for bad in ["../../etc/passwd", "CON", "con.txt", "a\u{1}b", "notes 😀.md", ".hidden", "", "LPT1.doc"] {
+        for bad in [
+            "../../etc/passwd",
+            "CON",
+            "con.txt",
+            "a\u{1}b",
+            "notes 😀.md",
+            ".hidden",
+            "",
+            "LPT1.doc",
+        ] {
             assert!(name_problem(bad).is_some(), "{bad:?}");
         }
-        for good in ["Interview 1.docx", "strategy-2026.pdf", "Übersicht.xlsx", "CONTRACT.pdf"] {
+        for good in [
+            "Interview 1.docx",
+            "strategy-2026.pdf",
+            "Übersicht.xlsx",
+            "CONTRACT.pdf",
+        ] {
             assert_eq!(name_problem(good), None, "{good:?}");
         }
     }

@@ -338,10 +338,15 @@ pub(crate) fn create_file(
         .clone()
         .or(media_type)
         .unwrap_or_else(|| "application/octet-stream".to_string());
-    if mime == FOLDER_MIME && media.as_ref().is_some_and(|(_, b)| !b.is_empty()) {
-        return Err(DriveError::bad_request("A folder cannot have content."));
-    }
-    let content = stored_content(&mime, media)?;
+    // google-drive3 has no metadata-only create: it makes folders by uploading an empty body.
+    let content = if mime == FOLDER_MIME {
+        if media.as_ref().is_some_and(|(_, bytes)| !bytes.is_empty()) {
+            return Err(DriveError::bad_request("A folder cannot have content."));
+        }
+        Vec::new()
+    } else {
+        stored_content(&mime, media)?
+    };
     let id = tree::created_id(inner.next_sequence());
     let name = metadata
         .name

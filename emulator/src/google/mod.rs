@@ -147,7 +147,7 @@ impl GoogleState {
     /// Generates an RSA service account, registers its public key, writes the key JSON
     /// (type, project_id, private_key_id, private_key, client_email, client_id, token_uri, ...).
     pub fn write_service_account_key(&self, path: &Path) -> std::io::Result<()> {
-        let number = self.lock().accounts.len() + 1;
+        let number = self.lock().next_sequence();
         let (account, key_json) = oauth::new_service_account(number, &self.token_uri())?;
         let text = serde_json::to_string_pretty(&key_json).map_err(std::io::Error::other)?;
         oauth::write_private_file(path, text.as_bytes())?;

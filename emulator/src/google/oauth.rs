@@ -45,6 +45,10 @@ const TOKEN_LIFETIME_SECONDS: i64 = 3599;
 /// Longest JWT lifetime Google accepts, and the clock skew it tolerates on `iat`.
 const MAX_ASSERTION_SECONDS: i64 = 3600;
 const CLOCK_SKEW_SECONDS: i64 = 60;
+const GOOGLE_TOKEN_ENDPOINTS: [&str; 2] = [
+    "https://oauth2.googleapis.com/token",
+    "https://accounts.google.com/o/oauth2/token",
+];
 const BAD_TIMEFRAME: &str = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a \
      reasonable timeframe. Check your iat and exp values in the JWT claim.";
 
@@ -83,7 +87,7 @@ fn process_key() -> std::io::Result<&'static RsaPrivateKey> {
 
 /// Makes service account number `number`: its registration and its key file's JSON.
 pub(crate) fn new_service_account(
-    number: usize,
+    number: u64,
     token_uri: &str,
 ) -> std::io::Result<(ServiceAccount, Value)> {
     let private_key = process_key()?;
@@ -203,10 +207,13 @@ async fn token(
     }
 }
 
-/// The audiences a JWT may name: the token_uri written into key files, and the same path on
-/// the host the client actually reached (the emulator may be known by several names).
+/// The audiences a JWT may name: the token_uri written into key files, the same path on the
+/// host the client actually reached (the emulator may be known by several names), and Google's
+/// own token endpoints, which Google accepts whatever the key file says (google-auth always
+/// names `https://oauth2.googleapis.com/token`).
 fn accepted_audiences(state: &GoogleState, headers: &HeaderMap) -> Vec<String> {
     let mut audiences = vec![state.token_uri()];
+    audiences.extend(GOOGLE_TOKEN_ENDPOINTS.map(str::to_string));
     if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         audiences.push(format!("http://{host}/token"));
     }

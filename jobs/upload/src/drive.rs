@@ -44,17 +44,34 @@ impl Upload {
         let (name, media, media_type) = if as_google_doc {
             let markdown = String::from_utf8_lossy(&report.content);
             let html = crate::render::markdown_to_html(report.title(), &markdown);
-            (report.title().to_string(), html.into_bytes(), mime::TEXT_HTML_UTF_8)
+            (
+                report.title().to_string(),
+                html.into_bytes(),
+                mime::TEXT_HTML_UTF_8,
+            )
         } else {
-            let markdown: mime::Mime = "text/markdown; charset=utf-8".parse().unwrap_or(mime::TEXT_PLAIN_UTF_8);
+            let markdown: mime::Mime = "text/markdown; charset=utf-8"
+                .parse()
+                .unwrap_or(mime::TEXT_PLAIN_UTF_8);
             (report.file_name.clone(), report.content.clone(), markdown)
         };
-        Upload { name, media, media_type, as_google_doc, app_properties, sha256: report.sha256.clone() }
+        Upload {
+            name,
+            media,
+            media_type,
+            as_google_doc,
+            app_properties,
+            sha256: report.sha256.clone(),
+        }
     }
 
     /// How the report lands in Drive, for the plan and the logs.
     pub fn kind(&self) -> &'static str {
-        if self.as_google_doc { "converted to a Google Doc" } else { "Markdown file" }
+        if self.as_google_doc {
+            "converted to a Google Doc"
+        } else {
+            "Markdown file"
+        }
     }
 
     /// Whether a Drive file of this MIME type is the kind this upload makes.
@@ -75,8 +92,13 @@ pub struct RunFile {
 
 impl RunFile {
     fn of(file: File) -> Result<RunFile> {
-        let id = file.id.ok_or_else(|| Error::external("Google Drive answered without a file id; try again later"))?;
-        let sha256 = file.app_properties.as_ref().and_then(|p| p.get("sha256").cloned());
+        let id = file.id.ok_or_else(|| {
+            Error::external("Google Drive answered without a file id; try again later")
+        })?;
+        let sha256 = file
+            .app_properties
+            .as_ref()
+            .and_then(|p| p.get("sha256").cloned());
         Ok(RunFile {
             name: file.name.unwrap_or_default(),
             web_view_link: file
@@ -103,7 +125,9 @@ pub struct Drive {
 impl Drive {
     /// Checks the service account key and fetches a first token (the first network call).
     pub async fn connect() -> Result<Drive> {
-        Ok(Drive { client: DriveClient::connect(DriveScope::Full, &HttpSettings::default()).await? })
+        Ok(Drive {
+            client: DriveClient::connect(DriveScope::Full, &HttpSettings::default()).await?,
+        })
     }
 
     /// Whether file `file_id` still holds this upload: it exists, is not trashed, carries the
@@ -132,7 +156,8 @@ impl Drive {
         Ok(found.is_some_and(|file| {
             file.trashed != Some(true)
                 && upload.same_kind(file.mime_type.as_deref())
-                && file.app_properties.as_ref().and_then(|p| p.get("sha256")) == Some(&upload.sha256)
+                && file.app_properties.as_ref().and_then(|p| p.get("sha256"))
+                    == Some(&upload.sha256)
         }))
     }
 
@@ -140,25 +165,36 @@ impl Drive {
     pub async fn check_folder(&self, folder_id: &str) -> Result<()> {
         let client = &self.client;
         let folder = client
-            .call("open the final-report folder", Some(folder_id), async |dlg| {
-                client
-                    .hub()
-                    .files()
-                    .get(folder_id)
-                    .supports_all_drives(true)
-                    .param("fields", "id,name,mimeType,trashed,capabilities(canAddChildren)")
-                    .add_scope(client.scope().scope())
-                    .delegate(dlg)
-                    .doit()
-                    .await
-                    .map(|(_, file)| file)
-            })
+            .call(
+                "open the final-report folder",
+                Some(folder_id),
+                async |dlg| {
+                    client
+                        .hub()
+                        .files()
+                        .get(folder_id)
+                        .supports_all_drives(true)
+                        .param(
+                            "fields",
+                            "id,name,mimeType,trashed,capabilities(canAddChildren)",
+                        )
+                        .add_scope(client.scope().scope())
+                        .delegate(dlg)
+                        .doit()
+                        .await
+                        .map(|(_, file)| file)
+                },
+            )
             .await
             .map_err(|err| self.explain(err, folder_id))?;
         if folder.mime_type.as_deref() != Some(FOLDER_MIME) || folder.trashed == Some(true) {
             return Err(Error::bad_input(format!(
                 "GDRIVE_FINAL_REPORT_FOLDER {folder_id} is {} not a folder: set it to the URL or id of a Drive folder",
-                if folder.trashed == Some(true) { "a trashed item," } else { "a file," }
+                if folder.trashed == Some(true) {
+                    "a trashed item,"
+                } else {
+                    "a file,"
+                }
             )));
         }
         if folder.capabilities.and_then(|c| c.can_add_children) == Some(false) {
@@ -168,7 +204,12 @@ impl Drive {
     }
 
     /// This run's file in the folder, of the same kind as `upload`, if a previous run made one.
-    pub async fn find_run_file(&self, folder_id: &str, run_id: &str, upload: &Upload) -> Result<Option<RunFile>> {
+    pub async fn find_run_file(
+        &self,
+        folder_id: &str,
+        run_id: &str,
+        upload: &Upload,
+    ) -> Result<Option<RunFile>> {
         // Folder and run ids are `[A-Za-z0-9_-]` (checked on input): no quoting needed.
         let kind = if upload.as_google_doc { "=" } else { "!=" };
         let query = format!(
@@ -177,27 +218,33 @@ impl Drive {
         );
         let client = &self.client;
         let list = client
-            .call("search the final-report folder", Some(folder_id), async |dlg| {
-                client
-                    .hub()
-                    .files()
-                    .list()
-                    .q(&query)
-                    .supports_all_drives(true)
-                    .include_items_from_all_drives(true)
-                    .order_by("createdTime")
-                    .page_size(10)
-                    .param("fields", &format!("files({FILE_FIELDS})"))
-                    .add_scope(client.scope().scope())
-                    .delegate(dlg)
-                    .doit()
-                    .await
-                    .map(|(_, list)| list)
-            })
+            .call(
+                "search the final-report folder",
+                Some(folder_id),
+                async |dlg| {
+                    client
+                        .hub()
+                        .files()
+                        .list()
+                        .q(&query)
+                        .supports_all_drives(true)
+                        .include_items_from_all_drives(true)
+                        .order_by("createdTime")
+                        .page_size(10)
+                        .param("fields", &format!("files({FILE_FIELDS})"))
+                        .add_scope(client.scope().scope())
+                        .delegate(dlg)
+                        .doit()
+                        .await
+                        .map(|(_, list)| list)
+                },
+            )
             .await
             .map_err(|err| self.explain(err, folder_id))?;
         let mut files = list.files.unwrap_or_default().into_iter();
-        let Some(first) = files.next() else { return Ok(None) };
+        let Some(first) = files.next() else {
+            return Ok(None);
+        };
         let others: Vec<String> = files.filter_map(|f| f.id).collect();
         if !others.is_empty() {
             tracing::warn!(
@@ -210,7 +257,12 @@ impl Drive {
 
     /// Uploads the report (resumable, `supportsAllDrives`) as a new file in `folder_id` or as the
     /// new content of an existing file, with its appProperties.
-    pub async fn upload(&self, target: UploadTarget<'_>, folder_id: &str, upload: &Upload) -> Result<RunFile> {
+    pub async fn upload(
+        &self,
+        target: UploadTarget<'_>,
+        folder_id: &str,
+        upload: &Upload,
+    ) -> Result<RunFile> {
         let client = &self.client;
         let mut metadata = File {
             name: Some(upload.name.clone()),
@@ -257,7 +309,8 @@ impl Drive {
             .await
             .map_err(|err| self.explain(err, subject))?;
         // Drive converts a Google Doc (no size); a plain file must arrive whole.
-        if !upload.as_google_doc && let Some(size) = file.size
+        if !upload.as_google_doc
+            && let Some(size) = file.size
             && size != upload.media.len() as i64
         {
             return Err(Error::external(format!(
@@ -276,13 +329,13 @@ impl Drive {
         match failure {
             Some(failure) if failure.is_not_found() => Error::bad_input(format!(
                 "Drive folder or file {id} not found or not shared with the service account {}: \
-                 share the folder named by GDRIVE_FINAL_REPORT_FOLDER with {} as Editor, or fix \
-                 GDRIVE_FINAL_REPORT_FOLDER",
-                self.client.client_email(),
+                 share the folder named by GDRIVE_FINAL_REPORT_FOLDER with that address as Editor, \
+                 or fix GDRIVE_FINAL_REPORT_FOLDER",
                 self.client.client_email()
             )),
             Some(failure)
-                if failure.status == Some(403) && failure.reason.as_deref() == Some("insufficientFilePermissions") =>
+                if failure.status == Some(403)
+                    && failure.reason.as_deref() == Some("insufficientFilePermissions") =>
             {
                 self.read_only(id)
             }
@@ -292,9 +345,8 @@ impl Drive {
 
     fn read_only(&self, id: &str) -> Error {
         Error::bad_input(format!(
-            "the service account {} may only read Drive folder {id}, not add files to it: give {} \
-             Editor access to the folder named by GDRIVE_FINAL_REPORT_FOLDER",
-            self.client.client_email(),
+            "the service account {} may only read Drive folder {id}, not add files to it: give that \
+             address Editor access to the folder named by GDRIVE_FINAL_REPORT_FOLDER",
             self.client.client_email()
         ))
     }

@@ -16,9 +16,9 @@
 //!   retries, timeouts and error messages).
 
 mod drive;
+mod receipt;
 mod render;
 mod report;
-mod receipt;
 
 use std::path::Path;
 
@@ -70,7 +70,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     logging::context().set_company(&inputs.company_name);
     let folder_id = final_folder_id(cli.final_report_folder.as_deref())?;
     let (key_path, client_email, _) = drive_client::check_configuration()?;
-    let roots = if cli.dry_run { Roots::plan(&cli.roots)? } else { Roots::open(&cli.roots)? };
+    let roots = if cli.dry_run {
+        Roots::plan(&cli.roots)?
+    } else {
+        Roots::open(&cli.roots)?
+    };
     let slug = inputs.company_slug.as_str();
 
     logging::step(1, 3, "verify the final report");
@@ -82,7 +86,10 @@ pub async fn run(cli: Cli) -> Result<()> {
 
     if cli.dry_run {
         print_plan(&report, &upload, &folder_id, &receipt_path, &cli);
-        println!("  credentials:   {} (service account {client_email})", key_path.display());
+        println!(
+            "  credentials:   {} (service account {client_email})",
+            key_path.display()
+        );
         return Ok(());
     }
     let drive = drive::Drive::connect().await?;
@@ -104,7 +111,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 
     drive.check_folder(&folder_id).await?;
-    let existing = drive.find_run_file(&folder_id, &report.run_id, &upload).await?;
+    let existing = drive
+        .find_run_file(&folder_id, &report.run_id, &upload)
+        .await?;
     // The receipt vouches for a Drive file; withdraw it before that file may change.
     shared::atomic::remove_durably(&receipt_path)?;
     let (file, uploaded) = match existing {
@@ -114,9 +123,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Some(file) => {
             tracing::info!(file_id = %file.id, "updating the Drive file of this run with the new report");
-            (drive.upload(UploadTarget::Update(&file.id), &folder_id, &upload).await?, true)
+            (
+                drive
+                    .upload(UploadTarget::Update(&file.id), &folder_id, &upload)
+                    .await?,
+                true,
+            )
         }
-        None => (drive.upload(UploadTarget::Create, &folder_id, &upload).await?, true),
+        None => (
+            drive
+                .upload(UploadTarget::Create, &folder_id, &upload)
+                .await?,
+            true,
+        ),
     };
 
     logging::step(3, 3, "write the upload receipt");
@@ -156,11 +175,25 @@ fn final_folder_id(link: Option<&str>) -> Result<String> {
     }
 }
 
-fn print_plan(report: &FinalReport, upload: &Upload, folder_id: &str, receipt_path: &Path, cli: &Cli) {
+fn print_plan(
+    report: &FinalReport,
+    upload: &Upload,
+    folder_id: &str,
+    receipt_path: &Path,
+    cli: &Cli,
+) {
     println!("upload plan (dry run: nothing is sent or written)");
     println!("  run_id:        {}", report.run_id);
-    println!("  final marker:  {} (verified)", report.marker_path.display());
-    println!("  report:        {} ({} bytes, sha256 {})", report.path.display(), report.content.len(), report.sha256);
+    println!(
+        "  final marker:  {} (verified)",
+        report.marker_path.display()
+    );
+    println!(
+        "  report:        {} ({} bytes, sha256 {})",
+        report.path.display(),
+        report.content.len(),
+        report.sha256
+    );
     println!(
         "  written by:    pipeline, model set {}, {} use cases, {} input / {} output tokens, ${:.4}",
         report.details.model_set,
@@ -170,8 +203,15 @@ fn print_plan(report: &FinalReport, upload: &Upload, folder_id: &str, receipt_pa
         report.details.cost_usd
     );
     println!("  drive folder:  {folder_id}");
-    println!("  drive file:    {} ({}, resumable upload)", upload.name, upload.kind());
-    println!("  existing file: reused if a file in the folder has appProperties run_id={}", report.run_id);
+    println!(
+        "  drive file:    {} ({}, resumable upload)",
+        upload.name,
+        upload.kind()
+    );
+    println!(
+        "  existing file: reused if a file in the folder has appProperties run_id={}",
+        report.run_id
+    );
     println!("  receipt:       {}", receipt_path.display());
     if cli.force {
         println!("  --force:       upload even if the receipt says it is done");

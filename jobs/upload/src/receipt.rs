@@ -21,7 +21,10 @@ pub fn read(path: &Path) -> Option<UploadReceipt> {
     match serde_json::from_slice(&bytes) {
         Ok(receipt) => Some(receipt),
         Err(e) => {
-            tracing::warn!("ignoring upload receipt {}: not a valid receipt ({e})", path.display());
+            tracing::warn!(
+                "ignoring upload receipt {}: not a valid receipt ({e})",
+                path.display()
+            );
             None
         }
     }

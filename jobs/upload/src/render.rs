@@ -35,6 +35,9 @@ mod tests {
         assert!(html.contains("<title>A &amp; B</title>"), "{html}");
         assert!(html.contains("<h1>Acme &lt;Report&gt;</h1>"), "{html}");
         assert!(html.contains("<td>Lead time</td>"), "{html}");
-        assert!(html.contains("<strong>this</strong> [source: memo.md]"), "{html}");
+        assert!(
+            html.contains("<strong>this</strong> [source: memo.md]"),
+            "{html}"
+        );
     }
 }

@@ -59,7 +59,14 @@ impl FinalReport {
         // the file could have changed since.
         let sha256 = sha256_hex(&content);
         if sha256 != record.sha256 || content.len() as u64 != record.bytes {
-            return Err(checksum_mismatch(&marker_path, &path, record.bytes, &record.sha256, &content, &sha256));
+            return Err(checksum_mismatch(
+                &marker_path,
+                &path,
+                record.bytes,
+                &record.sha256,
+                &content,
+                &sha256,
+            ));
         }
         if content.is_empty() {
             return Err(Error::upstream(format!(
@@ -86,7 +93,9 @@ impl FinalReport {
 
     /// The report's name without its `.md` extension (the title a Google Doc gets).
     pub fn title(&self) -> &str {
-        self.file_name.strip_suffix(".md").unwrap_or(&self.file_name)
+        self.file_name
+            .strip_suffix(".md")
+            .unwrap_or(&self.file_name)
     }
 }
 

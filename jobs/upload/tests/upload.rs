@@ -33,10 +33,19 @@ impl World {
         let emulator = Emulator::start(Config::new()).await.unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let key_path = tmp.path().join("sa.json");
-        emulator.google().write_service_account_key(&key_path).unwrap();
+        emulator
+            .google()
+            .write_service_account_key(&key_path)
+            .unwrap();
         let folder_id = emulator.google().create_folder("Final reports", None);
         let outputs = tmp.path().join("outputs");
-        World { emulator, folder_id, key_path, outputs, _tmp: tmp }
+        World {
+            emulator,
+            folder_id,
+            key_path,
+            outputs,
+            _tmp: tmp,
+        }
     }
 
     fn company_dir(&self) -> CompanyDir {
@@ -77,9 +86,18 @@ impl World {
 
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("GDRIVE_CREDENTIALS_PATH", self.key_path.display().to_string()),
+            (
+                "GDRIVE_CREDENTIALS_PATH",
+                self.key_path.display().to_string(),
+            ),
             ("GOOGLE_API_BASE_URL", self.emulator.url()),
-            ("GDRIVE_FINAL_REPORT_FOLDER", format!("https://drive.google.com/drive/folders/{}?usp=sharing", self.folder_id)),
+            (
+                "GDRIVE_FINAL_REPORT_FOLDER",
+                format!(
+                    "https://drive.google.com/drive/folders/{}?usp=sharing",
+                    self.folder_id
+                ),
+            ),
         ]
     }
 
@@ -124,26 +142,52 @@ async fn uploads_the_report_with_its_checksum_and_writes_the_receipt() {
     assert_eq!(files.len(), 1, "{files:#?}");
     let file = &files[0];
     let id = file["id"].as_str().unwrap();
-    assert_eq!(file["name"], "FINAL_REPORT_acme_robotics_20260102_030405.md");
-    assert_eq!(world.emulator.google().file_bytes(id).unwrap(), std::fs::read(&report_path).unwrap());
+    assert_eq!(
+        file["name"],
+        "FINAL_REPORT_acme_robotics_20260102_030405.md"
+    );
+    assert_eq!(
+        world.emulator.google().file_bytes(id).unwrap(),
+        std::fs::read(&report_path).unwrap()
+    );
     let sha256 = sha256_hex(REPORT.as_bytes());
-    assert_eq!(file["appProperties"], json!({ "run_id": RUN_ID, "sha256": sha256, "slug": SLUG }));
+    assert_eq!(
+        file["appProperties"],
+        json!({ "run_id": RUN_ID, "sha256": sha256, "slug": SLUG })
+    );
 
     // One upload request: the media went up in one chunk to the resumable session's URL.
     let counts = world.emulator.requests().counts();
-    assert_eq!(counts.get("POST /upload/drive/v3/files"), Some(&1), "{counts:#?}");
+    assert_eq!(
+        counts.get("POST /upload/drive/v3/files"),
+        Some(&1),
+        "{counts:#?}"
+    );
 
     let receipt = world.receipt();
     assert_eq!(receipt.file_id, id);
     assert_eq!(receipt.folder_id, world.folder_id);
     assert_eq!(receipt.run_id, RUN_ID);
     assert_eq!(receipt.slug, SLUG);
-    assert_eq!(receipt.report, "final/FINAL_REPORT_acme_robotics_20260102_030405.md");
-    assert_eq!(receipt.name, "FINAL_REPORT_acme_robotics_20260102_030405.md");
+    assert_eq!(
+        receipt.report,
+        "final/FINAL_REPORT_acme_robotics_20260102_030405.md"
+    );
+    assert_eq!(
+        receipt.name,
+        "FINAL_REPORT_acme_robotics_20260102_030405.md"
+    );
     assert_eq!(receipt.bytes, REPORT.len() as u64);
     assert_eq!(receipt.sha256, sha256);
-    assert!(receipt.web_view_link.contains(id), "{}", receipt.web_view_link);
-    assert!(run.stdout.contains("\"metric_name\":\"files_uploaded\""), "{run:?}");
+    assert!(
+        receipt.web_view_link.contains(id),
+        "{}",
+        receipt.web_view_link
+    );
+    assert!(
+        run.stdout.contains("\"metric_name\":\"files_uploaded\""),
+        "{run:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +204,11 @@ async fn a_rerun_uploads_nothing_and_creates_no_second_file() {
     assert_eq!(rerun.code, 0, "{rerun:?}");
     assert!(rerun.stdout.contains("already done"), "{rerun:?}");
     assert_eq!(world.upload_requests(), uploads);
-    assert_eq!(world.emulator.requests().count("GET", "/drive/v3/files"), searches, "no search needed");
+    assert_eq!(
+        world.emulator.requests().count("GET", "/drive/v3/files"),
+        searches,
+        "no search needed"
+    );
 
     // Without the receipt (e.g. a fresh outputs volume): found by its appProperties, not re-sent.
     std::fs::remove_file(world.receipt_path()).unwrap();
@@ -186,16 +234,33 @@ async fn a_changed_report_updates_the_same_drive_file() {
     let files = world.folder_files();
     assert_eq!(files.len(), 1, "no duplicate: {files:#?}");
     assert_eq!(files[0]["id"], first.file_id.as_str());
-    assert_eq!(files[0]["name"], "FINAL_REPORT_acme_robotics_20260103_030405.md");
-    assert_eq!(files[0]["appProperties"]["sha256"], sha256_hex(changed.as_bytes()).as_str());
-    assert_eq!(world.emulator.google().file_bytes(&first.file_id).unwrap(), changed.as_bytes());
+    assert_eq!(
+        files[0]["name"],
+        "FINAL_REPORT_acme_robotics_20260103_030405.md"
+    );
+    assert_eq!(
+        files[0]["appProperties"]["sha256"],
+        sha256_hex(changed.as_bytes()).as_str()
+    );
+    assert_eq!(
+        world.emulator.google().file_bytes(&first.file_id).unwrap(),
+        changed.as_bytes()
+    );
     let receipt = world.receipt();
     assert_eq!(receipt.file_id, first.file_id);
     assert_eq!(receipt.sha256, sha256_hex(changed.as_bytes()));
     let counts = world.emulator.requests().counts();
     // The new content went to the existing file's resumable session, not to a new file.
-    assert_eq!(counts.get("POST /upload/drive/v3/files/{id}"), Some(&1), "{counts:#?}");
-    assert_eq!(counts.get("POST /upload/drive/v3/files"), Some(&1), "{counts:#?}");
+    assert_eq!(
+        counts.get("POST /upload/drive/v3/files/{id}"),
+        Some(&1),
+        "{counts:#?}"
+    );
+    assert_eq!(
+        counts.get("POST /upload/drive/v3/files"),
+        Some(&1),
+        "{counts:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,13 +273,33 @@ async fn as_google_doc_lets_drive_convert_the_report() {
     let files = world.folder_files();
     assert_eq!(files.len(), 1, "{files:#?}");
     assert_eq!(files[0]["mimeType"], "application/vnd.google-apps.document");
-    assert_eq!(files[0]["name"], "FINAL_REPORT_acme_robotics_20260102_030405");
-    assert_eq!(files[0]["appProperties"]["sha256"], sha256_hex(REPORT.as_bytes()).as_str());
+    assert_eq!(
+        files[0]["name"],
+        "FINAL_REPORT_acme_robotics_20260102_030405"
+    );
+    assert_eq!(
+        files[0]["appProperties"]["sha256"],
+        sha256_hex(REPORT.as_bytes()).as_str()
+    );
     // The Doc holds the report's content (rendered to HTML, converted back by Drive).
-    let doc = String::from_utf8(world.emulator.google().file_bytes(files[0]["id"].as_str().unwrap()).unwrap()).unwrap();
+    let doc = String::from_utf8(
+        world
+            .emulator
+            .google()
+            .file_bytes(files[0]["id"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert!(doc.contains("Acme Robotics: AI agent-readiness"), "{doc}");
     assert!(doc.contains("4.2 days"), "{doc}");
-    assert!(world.receipt().web_view_link.contains("docs.google.com/document"), "{:?}", world.receipt());
+    assert!(
+        world
+            .receipt()
+            .web_view_link
+            .contains("docs.google.com/document"),
+        "{:?}",
+        world.receipt()
+    );
 
     // A re-run finds the Doc; a plain upload of the same run is a different file kind.
     let rerun = world.upload(&["--as-google-doc"]).await;
@@ -230,8 +315,15 @@ async fn dry_run_prints_the_plan_and_touches_nothing() {
     let run = world.upload(&["--dry-run"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains(&world.folder_id), "{run:?}");
-    assert!(run.stdout.contains(&sha256_hex(REPORT.as_bytes())), "{run:?}");
-    assert!(world.emulator.requests().entries().is_empty(), "{:?}", world.emulator.requests().counts());
+    assert!(
+        run.stdout.contains(&sha256_hex(REPORT.as_bytes())),
+        "{run:?}"
+    );
+    assert!(
+        world.emulator.requests().entries().is_empty(),
+        "{:?}",
+        world.emulator.requests().counts()
+    );
     assert!(!world.receipt_path().exists());
 }
 
@@ -244,20 +336,36 @@ async fn input_errors_fail_before_any_network_call() {
     env.retain(|(k, _)| *k != "GDRIVE_FINAL_REPORT_FOLDER");
     let run = world.upload_with_env(&[], &env).await;
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.error_line().contains("GDRIVE_FINAL_REPORT_FOLDER"), "{run:?}");
+    assert!(
+        run.error_line().contains("GDRIVE_FINAL_REPORT_FOLDER"),
+        "{run:?}"
+    );
 
-    env.push(("GDRIVE_FINAL_REPORT_FOLDER", "https://example.com/not-drive".into()));
+    env.push((
+        "GDRIVE_FINAL_REPORT_FOLDER",
+        "https://example.com/not-drive".into(),
+    ));
     let run = world.upload_with_env(&[], &env).await;
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.error_line().contains("GDRIVE_FINAL_REPORT_FOLDER"), "{run:?}");
+    assert!(
+        run.error_line().contains("GDRIVE_FINAL_REPORT_FOLDER"),
+        "{run:?}"
+    );
 
     let mut env = world.env();
     env.retain(|(k, _)| *k != "GDRIVE_CREDENTIALS_PATH");
     let run = world.upload_with_env(&[], &env).await;
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.error_line().contains("GDRIVE_CREDENTIALS_PATH"), "{run:?}");
+    assert!(
+        run.error_line().contains("GDRIVE_CREDENTIALS_PATH"),
+        "{run:?}"
+    );
 
-    assert!(world.emulator.requests().entries().is_empty(), "{:?}", world.emulator.requests().counts());
+    assert!(
+        world.emulator.requests().entries().is_empty(),
+        "{:?}",
+        world.emulator.requests().counts()
+    );
     assert!(run.stderr.lines().count() == 1, "one line: {run:?}");
 }
 
@@ -267,13 +375,19 @@ async fn missing_final_marker_is_an_upstream_error() {
     let run = world.upload(&[]).await;
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains("final") && line.contains("`pipeline`"), "{run:?}");
+    assert!(
+        line.contains("final") && line.contains("`pipeline`"),
+        "{run:?}"
+    );
 
     // A run id that has no final report names the run that has one.
     world.write_final_stage("20260102_030405", REPORT);
     let run = world.upload(&["--run-id", "another-run"]).await;
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(run.error_line().contains("another-run") && run.error_line().contains(RUN_ID), "{run:?}");
+    assert!(
+        run.error_line().contains("another-run") && run.error_line().contains(RUN_ID),
+        "{run:?}"
+    );
     assert!(world.emulator.requests().entries().is_empty());
 }
 
@@ -284,7 +398,11 @@ async fn a_report_changed_after_its_marker_is_refused() {
     std::fs::write(&path, REPORT.replace("4.2 days", "1.0 days")).unwrap();
     let run = world.upload(&[]).await;
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(run.error_line().contains("sha256") && run.error_line().contains("FINAL_REPORT_acme_robotics"), "{run:?}");
+    assert!(
+        run.error_line().contains("sha256")
+            && run.error_line().contains("FINAL_REPORT_acme_robotics"),
+        "{run:?}"
+    );
     assert!(world.folder_files().is_empty());
     assert!(world.emulator.requests().entries().is_empty());
     assert!(!world.receipt_path().exists());
@@ -294,7 +412,10 @@ async fn a_report_changed_after_its_marker_is_refused() {
 async fn a_folder_not_found_or_not_shared_names_the_service_account() {
     let world = World::new().await;
     world.write_final_stage("20260102_030405", REPORT);
-    let email = world.emulator.google().dump()["service_accounts"][0]["client_email"].as_str().unwrap().to_string();
+    let email = world.emulator.google().dump()["service_accounts"][0]["client_email"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Seed a folder the service account cannot see, and one it may only read.
     let seed = tempfile::tempdir().unwrap();
@@ -303,8 +424,16 @@ async fn a_folder_not_found_or_not_shared_names_the_service_account() {
     std::fs::create_dir_all(seed.path().join("Reports.readonly")).unwrap();
     std::fs::write(seed.path().join("Reports.readonly/.gitkeep"), "").unwrap();
     let root = world.emulator.google().seed_from_dir(seed.path()).unwrap();
-    let private = world.emulator.google().find_child(&root, "Private").unwrap();
-    let read_only = world.emulator.google().find_child(&root, "Reports").unwrap();
+    let private = world
+        .emulator
+        .google()
+        .find_child(&root, "Private")
+        .unwrap();
+    let read_only = world
+        .emulator
+        .google()
+        .find_child(&root, "Reports")
+        .unwrap();
 
     for missing in ["1NoSuchFolderAnywhereInThisDrive00", private.as_str()] {
         let mut env = world.env();
@@ -313,7 +442,10 @@ async fn a_folder_not_found_or_not_shared_names_the_service_account() {
         let run = world.upload_with_env(&[], &env).await;
         assert_eq!(run.code, 2, "{run:?}");
         let line = run.error_line();
-        assert!(line.contains(missing) && line.contains(&email) && line.contains("share"), "{run:?}");
+        assert!(
+            line.contains(missing) && line.contains(&email) && line.contains("share"),
+            "{run:?}"
+        );
     }
 
     let mut env = world.env();
@@ -322,7 +454,10 @@ async fn a_folder_not_found_or_not_shared_names_the_service_account() {
     let run = world.upload_with_env(&[], &env).await;
     assert_eq!(run.code, 2, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains(&read_only) && line.contains(&email) && line.contains("Editor"), "{run:?}");
+    assert!(
+        line.contains(&read_only) && line.contains(&email) && line.contains("Editor"),
+        "{run:?}"
+    );
 
     assert!(!world.receipt_path().exists());
     assert_eq!(world.upload_requests(), 0);

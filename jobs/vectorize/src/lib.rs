@@ -156,10 +156,20 @@ fn dry_run(cli: &Cli, inputs: &RunInputs) -> Result<()> {
     }
     let out = roots.output_dir(&inputs.company_slug);
     println!("vectorize plan for {} (run {run_id})", inputs.company_slug);
-    println!("  data stage: {}", data_dir.marker(Stage::Data, "").display());
-    println!("  documents: {} ({} bytes)", plan.documents.len(), plan.total_bytes());
+    println!(
+        "  data stage: {}",
+        data_dir.marker(Stage::Data, "").display()
+    );
+    println!(
+        "  documents: {} ({} bytes)",
+        plan.documents.len(),
+        plan.total_bytes()
+    );
     for document in &plan.documents {
-        println!("    {} -> {} ({} bytes)", document.path, document.filename, document.bytes);
+        println!(
+            "    {} -> {} ({} bytes)",
+            document.path, document.filename, document.bytes
+        );
     }
     if plan.documents.is_empty() {
         println!("  no vector store: the data set is empty");
@@ -183,7 +193,11 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
     let run_id = adopt_run_id(inputs.run_id.as_deref(), &data_dir, &data)?;
     shared::logging::context().set_run_id(&run_id);
     let plan = Plan::from_marker(&data_dir, &data)?;
-    tracing::info!("{} documents to index ({} bytes)", plan.documents.len(), plan.total_bytes());
+    tracing::info!(
+        "{} documents to index ({} bytes)",
+        plan.documents.len(),
+        plan.total_bytes()
+    );
     let client = match plan.documents.is_empty() {
         true => None,
         false => Some(openai_client::connect(&cli.http_settings())?),
@@ -203,26 +217,57 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
             (Some(_), None) => false,
         };
         if serves && previous.run_id == run_id {
-            tracing::info!(vector_store_id = record.vector_store_id.as_deref().unwrap_or(""), "already done");
+            tracing::info!(
+                vector_store_id = record.vector_store_id.as_deref().unwrap_or(""),
+                "already done"
+            );
             success("vector store already built for these documents; nothing uploaded");
             return Ok(());
         }
         if serves {
             // Same documents, new run: the store serves it as it is; only the record changes.
-            let record = VectorRecord { run_id: run_id.clone(), ..record };
-            write_outputs(out, &record, &run_id, &stage_fingerprint, started_at, Sent::default(), started)?;
-            success("reused the vector store of the previous run for these documents; nothing uploaded");
+            let record = VectorRecord {
+                run_id: run_id.clone(),
+                ..record
+            };
+            write_outputs(
+                out,
+                &record,
+                &run_id,
+                &stage_fingerprint,
+                started_at,
+                Sent::default(),
+                started,
+            )?;
+            success(
+                "reused the vector store of the previous run for these documents; nothing uploaded",
+            );
             return Ok(());
         }
-        tracing::warn!("the vector store of {} is gone: rebuilding it", marker_path.display());
+        tracing::warn!(
+            "the vector store of {} is gone: rebuilding it",
+            marker_path.display()
+        );
     }
     if marker_path.exists() {
         shared::atomic::remove_durably(&marker_path)?;
     }
 
     let Some(client) = client else {
-        let record = VectorRecord { run_id: run_id.clone(), counts: counts(&[]), ..VectorRecord::default() };
-        write_outputs(out, &record, &run_id, &stage_fingerprint, started_at, Sent::default(), started)?;
+        let record = VectorRecord {
+            run_id: run_id.clone(),
+            counts: counts(&[]),
+            ..VectorRecord::default()
+        };
+        write_outputs(
+            out,
+            &record,
+            &run_id,
+            &stage_fingerprint,
+            started_at,
+            Sent::default(),
+            started,
+        )?;
         success("no documents: recorded \"no vector store\"");
         return Ok(());
     };
@@ -236,9 +281,17 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
     progress.save(&progress_path)?;
 
     step(2, TOTAL_STEPS, "Uploading documents");
-    let missing: Vec<Document> =
-        plan.documents.iter().filter(|d| !progress.files.contains_key(&d.path)).cloned().collect();
-    tracing::info!("{} already uploaded, {} to upload", plan.documents.len() - missing.len(), missing.len());
+    let missing: Vec<Document> = plan
+        .documents
+        .iter()
+        .filter(|d| !progress.files.contains_key(&d.path))
+        .cloned()
+        .collect();
+    tracing::info!(
+        "{} already uploaded, {} to upload",
+        plan.documents.len() - missing.len(),
+        missing.len()
+    );
     let staging = Staging::prepare(out, &data_dir, &missing)?;
     let progress = Mutex::new(progress);
     let sent = openai::upload_all(
@@ -261,16 +314,25 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
     let store_id = match live {
         Some(id) => id,
         None => {
-            let id =
-                openai::create_store(&client, slug, &run_id, &data_fingerprint, cli.expires_after_days).await?;
+            let id = openai::create_store(
+                &client,
+                slug,
+                &run_id,
+                &data_fingerprint,
+                cli.expires_after_days,
+            )
+            .await?;
             progress.vector_store_id = Some(id.clone());
             progress.save(&progress_path)?;
             id
         }
     };
     tracing::info!(vector_store_id = %store_id, "vector store {store_id}");
-    let attached: BTreeSet<String> =
-        openai::list_store_files(&client, &store_id).await?.into_iter().map(|f| f.id).collect();
+    let attached: BTreeSet<String> = openai::list_store_files(&client, &store_id)
+        .await?
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
     let to_attach: Vec<String> = plan
         .documents
         .iter()
@@ -283,13 +345,29 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
     step(4, TOTAL_STEPS, "Waiting for OpenAI to process the files");
     let states = openai::wait_until_processed(&client, &store_id, cli.polling()).await?;
     let files = indexed_files(&plan, &progress, &states);
-    let record = VectorRecord { run_id: run_id.clone(), vector_store_id: Some(store_id.clone()), counts: counts(&files), files };
-    let failed: Vec<&IndexedFile> = record.files.iter().filter(|f| f.status != "completed").collect();
+    let record = VectorRecord {
+        run_id: run_id.clone(),
+        vector_store_id: Some(store_id.clone()),
+        counts: counts(&files),
+        files,
+    };
+    let failed: Vec<&IndexedFile> = record
+        .files
+        .iter()
+        .filter(|f| f.status != "completed")
+        .collect();
     if failed.len() as u64 > cli.max_failed_files {
         let record_path = write_record(out, &record)?;
         let list: Vec<String> = failed
             .iter()
-            .map(|f| format!("{} ({}: {})", f.path, f.status, f.last_error.as_deref().unwrap_or("no error given")))
+            .map(|f| {
+                format!(
+                    "{} ({}: {})",
+                    f.path,
+                    f.status,
+                    f.last_error.as_deref().unwrap_or("no error given")
+                )
+            })
             .collect();
         metric("files_failed", failed.len() as f64, "files");
         return Err(Error::external(format!(
@@ -301,24 +379,55 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
             record_path.display()
         )));
     }
-    write_outputs(out, &record, &run_id, &stage_fingerprint, started_at, sent, started)?;
-    success(&format!("indexed {} documents in vector store {store_id}", record.files.len()));
+    write_outputs(
+        out,
+        &record,
+        &run_id,
+        &stage_fingerprint,
+        started_at,
+        sent,
+        started,
+    )?;
+    success(&format!(
+        "indexed {} documents in vector store {store_id}",
+        record.files.len()
+    ));
     Ok(())
 }
 
 /// Documents whose upload no longer matches (changed content or name, or gone from the data
 /// set) are forgotten and their files deleted, so they are uploaded afresh and leave no orphan.
-async fn drop_stale_uploads(client: &OpenAi, plan: &Plan, progress: &mut Progress, concurrency: usize) -> Result<()> {
-    let wanted: BTreeMap<&str, &Document> = plan.documents.iter().map(|d| (d.path.as_str(), d)).collect();
+async fn drop_stale_uploads(
+    client: &OpenAi,
+    plan: &Plan,
+    progress: &mut Progress,
+    concurrency: usize,
+) -> Result<()> {
+    let wanted: BTreeMap<&str, &Document> = plan
+        .documents
+        .iter()
+        .map(|d| (d.path.as_str(), d))
+        .collect();
     let stale: Vec<String> = progress
         .files
         .iter()
-        .filter(|(path, up)| wanted.get(path.as_str()).is_none_or(|d| d.sha256 != up.sha256 || d.filename != up.filename))
+        .filter(|(path, up)| {
+            wanted
+                .get(path.as_str())
+                .is_none_or(|d| d.sha256 != up.sha256 || d.filename != up.filename)
+        })
         .map(|(path, _)| path.clone())
         .collect();
-    let ids: Vec<String> = stale.iter().filter_map(|p| progress.files.remove(p)).map(|u| u.file_id).collect();
+    let ids: Vec<String> = stale
+        .iter()
+        .filter_map(|p| progress.files.remove(p))
+        .map(|u| u.file_id)
+        .collect();
     if !ids.is_empty() {
-        tracing::info!("{} uploads no longer match the documents: deleting them", ids.len());
+        tracing::info!(
+            "{} uploads no longer match the documents: deleting them",
+            ids.len()
+        );
         openai::delete_files(client, &ids, concurrency).await?;
     }
     Ok(())
@@ -329,7 +438,10 @@ async fn discard(client: &OpenAi, progress: &mut Progress, concurrency: usize) -
     if let Some(id) = progress.vector_store_id.take() {
         openai::delete_store(client, &id).await?;
     }
-    let ids: Vec<String> = std::mem::take(&mut progress.files).into_values().map(|u| u.file_id).collect();
+    let ids: Vec<String> = std::mem::take(&mut progress.files)
+        .into_values()
+        .map(|u| u.file_id)
+        .collect();
     openai::delete_files(client, &ids, concurrency).await?;
     Ok(())
 }
@@ -337,7 +449,10 @@ async fn discard(client: &OpenAi, progress: &mut Progress, concurrency: usize) -
 fn indexed_files(
     plan: &Plan,
     progress: &Progress,
-    states: &BTreeMap<String, openai_client::async_openai::types::vectorstores::VectorStoreFileObject>,
+    states: &BTreeMap<
+        String,
+        openai_client::async_openai::types::vectorstores::VectorStoreFileObject,
+    >,
 ) -> Vec<IndexedFile> {
     plan.documents
         .iter()
@@ -346,7 +461,10 @@ fn indexed_files(
             let state = states.get(&uploaded.file_id);
             let status = state.map_or("failed".to_string(), |s| wire_name(&s.status));
             let last_error = match state {
-                Some(s) => s.last_error.as_ref().map(|e| format!("{}: {}", wire_name(&e.code), e.message)),
+                Some(s) => s
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!("{}: {}", wire_name(&e.code), e.message)),
                 None => Some("the file is not in the vector store".to_string()),
             };
             Some(IndexedFile {
@@ -369,8 +487,10 @@ fn wire_name(value: &impl serde::Serialize) -> String {
 }
 
 fn counts(files: &[IndexedFile]) -> BTreeMap<String, u64> {
-    let mut counts: BTreeMap<String, u64> =
-        ["completed", "failed", "cancelled"].iter().map(|s| (s.to_string(), 0)).collect();
+    let mut counts: BTreeMap<String, u64> = ["completed", "failed", "cancelled"]
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
     for file in files {
         *counts.entry(file.status.clone()).or_insert(0) += 1;
     }
@@ -382,8 +502,8 @@ use openai::Sent;
 
 fn write_record(out: &CompanyDir, record: &VectorRecord) -> Result<PathBuf> {
     let path = out.vector_record(&shared::layout::timestamp(Utc::now()));
-    let mut json =
-        serde_json::to_vec_pretty(record).map_err(|e| Error::internal(format!("cannot encode the record: {e}")))?;
+    let mut json = serde_json::to_vec_pretty(record)
+        .map_err(|e| Error::internal(format!("cannot encode the record: {e}")))?;
     json.push(b'\n');
     shared::atomic::write_atomic(&path, &json)?;
     Ok(path)
@@ -400,10 +520,15 @@ fn write_outputs(
     started: Instant,
 ) -> Result<()> {
     let record_path = write_record(out, record)?;
-    let relative = out
-        .relative(&record_path)
-        .ok_or_else(|| Error::internal(format!("{} is outside {}", record_path.display(), out.path().display())))?;
-    let failed = record.counts.get("failed").copied().unwrap_or(0) + record.counts.get("cancelled").copied().unwrap_or(0);
+    let relative = out.relative(&record_path).ok_or_else(|| {
+        Error::internal(format!(
+            "{} is outside {}",
+            record_path.display(),
+            out.path().display()
+        ))
+    })?;
+    let failed = record.counts.get("failed").copied().unwrap_or(0)
+        + record.counts.get("cancelled").copied().unwrap_or(0);
     let elapsed = started.elapsed().as_secs_f64();
     let metrics: serde_json::Map<String, serde_json::Value> = [
         ("files_uploaded", serde_json::json!(sent.files)),
@@ -451,10 +576,17 @@ struct Staging {
 
 impl Staging {
     fn prepare(out: &CompanyDir, data_dir: &CompanyDir, documents: &[Document]) -> Result<Staging> {
-        let staging = Staging { dir: out.vector_ids_dir().join(".staging"), data_dir: data_dir.clone() };
+        let staging = Staging {
+            dir: out.vector_ids_dir().join(".staging"),
+            data_dir: data_dir.clone(),
+        };
         staging.remove()?;
-        for document in documents.iter().filter(|d| !d.path.ends_with(&format!("/{}", d.filename))) {
-            std::fs::create_dir_all(&staging.dir).map_err(|e| Error::io("create", &staging.dir, e))?;
+        for document in documents
+            .iter()
+            .filter(|d| !d.path.ends_with(&format!("/{}", d.filename)))
+        {
+            std::fs::create_dir_all(&staging.dir)
+                .map_err(|e| Error::io("create", &staging.dir, e))?;
             let link = staging.dir.join(&document.filename);
             std::os::unix::fs::symlink(data_dir.join(&document.path), &link)
                 .map_err(|e| Error::io("create symlink", &link, e))?;
@@ -472,7 +604,9 @@ impl Staging {
 
     fn remove(&self) -> Result<()> {
         match std::fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &self.dir, e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove", &self.dir, e))
+            }
             _ => Ok(()),
         }
     }
@@ -498,15 +632,25 @@ async fn cleanup(cli: &Cli, out: &CompanyDir, given_run_id: Option<&str>) -> Res
     let progress_path = progress::path(out, &run_id);
     let progress = Progress::load(&progress_path, &run_id)?;
     let marker = marker.filter(|m| m.run_id == run_id);
-    let record = marker.as_ref().and_then(|m| serde_json::from_value::<VectorRecord>(m.details.clone()).ok());
+    let record = marker
+        .as_ref()
+        .and_then(|m| serde_json::from_value::<VectorRecord>(m.details.clone()).ok());
 
-    let stores: BTreeSet<String> =
-        progress.vector_store_id.iter().chain(record.iter().filter_map(|r| r.vector_store_id.as_ref())).cloned().collect();
+    let stores: BTreeSet<String> = progress
+        .vector_store_id
+        .iter()
+        .chain(record.iter().filter_map(|r| r.vector_store_id.as_ref()))
+        .cloned()
+        .collect();
     let file_ids: BTreeSet<String> = progress
         .files
         .values()
         .map(|u| u.file_id.clone())
-        .chain(record.iter().flat_map(|r| r.files.iter().map(|f| f.file_id.clone())))
+        .chain(
+            record
+                .iter()
+                .flat_map(|r| r.files.iter().map(|f| f.file_id.clone())),
+        )
         .collect();
     if marker.is_some() {
         shared::atomic::remove_durably(&marker_path)?;
@@ -524,18 +668,25 @@ async fn cleanup(cli: &Cli, out: &CompanyDir, given_run_id: Option<&str>) -> Res
     if progress_path.exists() {
         shared::atomic::remove_durably(&progress_path)?;
     }
-    success(&format!("cleaned up run {run_id}: {} vector store(s) and {deleted} file(s) deleted", stores.len()));
+    success(&format!(
+        "cleaned up run {run_id}: {} vector store(s) and {deleted} file(s) deleted",
+        stores.len()
+    ));
     Ok(())
 }
 
 /// The `vector_<ts>.json` records of `run_id`.
 fn run_records(out: &CompanyDir, run_id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(out.vector_ids_dir()) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(out.vector_ids_dir()) else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vector_") && n.ends_with(".json"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vector_") && n.ends_with(".json"))
         })
         .filter(|p| {
             std::fs::read(p)

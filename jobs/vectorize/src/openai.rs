@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
+use openai_client::async_openai::traits::RequestOptionsBuilder;
 use openai_client::async_openai::types::files::{CreateFileRequestArgs, FilePurpose};
 use openai_client::async_openai::types::vectorstores::{
-    CreateVectorStoreFileBatchRequestArgs, CreateVectorStoreRequestArgs, VectorStoreExpirationAfter,
-    VectorStoreFileObject, VectorStoreFileStatus, VectorStoreStatus,
+    CreateVectorStoreFileBatchRequestArgs, CreateVectorStoreRequestArgs,
+    VectorStoreExpirationAfter, VectorStoreFileObject, VectorStoreFileStatus, VectorStoreStatus,
 };
-use openai_client::async_openai::traits::RequestOptionsBuilder;
 use openai_client::{OpenAi, map_error};
 use shared::{Error, Result};
 use tokio::sync::{Mutex, Semaphore};
@@ -50,7 +50,10 @@ pub async fn upload_all(
         let path = source(document);
         let sent = &sent;
         async move {
-            let _permit = limit.acquire().await.map_err(|_| Error::internal("upload limiter closed"))?;
+            let _permit = limit
+                .acquire()
+                .await
+                .map_err(|_| Error::internal("upload limiter closed"))?;
             let request = CreateFileRequestArgs::default()
                 .file(path)
                 .purpose(FilePurpose::Assistants)
@@ -123,13 +126,20 @@ pub async fn create_store(
         .expires_after(VectorStoreExpirationAfter { anchor: "last_active_at".to_string(), days })
         .build()
         .map_err(|e| map_error(e, "create the vector store"))?;
-    let store = client.vector_stores().create(request).await.map_err(|e| map_error(e, "create the vector store"))?;
+    let store = client
+        .vector_stores()
+        .create(request)
+        .await
+        .map_err(|e| map_error(e, "create the vector store"))?;
     tracing::info!(vector_store_id = %store.id, "created vector store {} ({slug}-{run_id})", store.id);
     Ok(store.id)
 }
 
 /// Every file attached to the store, through all pages.
-pub async fn list_store_files(client: &OpenAi, store_id: &str) -> Result<Vec<VectorStoreFileObject>> {
+pub async fn list_store_files(
+    client: &OpenAi,
+    store_id: &str,
+) -> Result<Vec<VectorStoreFileObject>> {
     let what = format!("list the files of vector store {store_id}");
     let mut files = Vec::new();
     let mut after: Option<String> = None;
@@ -147,7 +157,9 @@ pub async fn list_store_files(client: &OpenAi, store_id: &str) -> Result<Vec<Vec
             .await
             .map_err(|e| map_error(e, &what))?;
         let has_more = page.has_more && !page.data.is_empty();
-        after = page.last_id.or_else(|| page.data.last().map(|f| f.id.clone()));
+        after = page
+            .last_id
+            .or_else(|| page.data.last().map(|f| f.id.clone()));
         files.extend(page.data);
         if !has_more {
             return Ok(files);
@@ -156,7 +168,12 @@ pub async fn list_store_files(client: &OpenAi, store_id: &str) -> Result<Vec<Vec
 }
 
 /// Attaches `file_ids` in batches of at most `max_batch` ids.
-pub async fn attach(client: &OpenAi, store_id: &str, file_ids: &[String], max_batch: usize) -> Result<()> {
+pub async fn attach(
+    client: &OpenAi,
+    store_id: &str,
+    file_ids: &[String],
+    max_batch: usize,
+) -> Result<()> {
     for (n, chunk) in file_ids.chunks(max_batch.max(1)).enumerate() {
         let what = format!("attach {} files to vector store {store_id}", chunk.len());
         let request = CreateVectorStoreFileBatchRequestArgs::default()
@@ -205,7 +222,10 @@ pub async fn wait_until_processed(
         if counts.in_progress == 0 {
             let files = list_store_files(client, store_id).await?;
             // The listing is the authority: counts may lag behind per-file states.
-            if files.iter().all(|f| f.status != VectorStoreFileStatus::InProgress) {
+            if files
+                .iter()
+                .all(|f| f.status != VectorStoreFileStatus::InProgress)
+            {
                 return Ok(files.into_iter().map(|f| (f.id.clone(), f)).collect());
             }
         }
@@ -241,12 +261,19 @@ pub async fn delete_store(client: &OpenAi, id: &str) -> Result<bool> {
 
 /// Deletes uploaded files (at most `concurrency` at once); ones already gone are fine. Returns
 /// how many were deleted.
-pub async fn delete_files(client: &OpenAi, file_ids: &[String], concurrency: usize) -> Result<usize> {
+pub async fn delete_files(
+    client: &OpenAi,
+    file_ids: &[String],
+    concurrency: usize,
+) -> Result<usize> {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     let deletions = file_ids.iter().map(|id| {
         let limit = limit.clone();
         async move {
-            let _permit = limit.acquire().await.map_err(|_| Error::internal("delete limiter closed"))?;
+            let _permit = limit
+                .acquire()
+                .await
+                .map_err(|_| Error::internal("delete limiter closed"))?;
             match client.files().delete(id).await {
                 Ok(_) => Ok(true),
                 Err(e) if openai_client::status(&e) == Some(404) => Ok(false),
@@ -254,5 +281,9 @@ pub async fn delete_files(client: &OpenAi, file_ids: &[String], concurrency: usi
             }
         }
     });
-    Ok(try_join_all(deletions).await?.into_iter().filter(|deleted| *deleted).count())
+    Ok(try_join_all(deletions)
+        .await?
+        .into_iter()
+        .filter(|deleted| *deleted)
+        .count())
 }

@@ -14,8 +14,8 @@ pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// Extensions the `file_search` tool indexes (OpenAI's "supported files" table). Tables (csv,
 /// jsonl, xlsx) and images are not among them: setup converts tables to Markdown.
 const INDEXABLE_EXTENSIONS: &[&str] = &[
-    "c", "cpp", "cs", "css", "doc", "docx", "go", "html", "java", "js", "json", "md", "pdf", "php", "pptx", "py",
-    "rb", "sh", "tex", "ts", "txt",
+    "c", "cpp", "cs", "css", "doc", "docx", "go", "html", "java", "js", "json", "md", "pdf", "php",
+    "pptx", "py", "rb", "sh", "tex", "ts", "txt",
 ];
 
 /// One document to index.
@@ -39,7 +39,11 @@ impl Plan {
     /// The documents under `data/` that the verified data marker lists (not the submission file
     /// it also vouches for). Every unusable document is named in one error.
     pub fn from_marker(data_dir: &CompanyDir, marker: &Marker) -> Result<Plan> {
-        let listed: Vec<_> = marker.files.iter().filter(|f| f.path.starts_with("data/")).collect();
+        let listed: Vec<_> = marker
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("data/"))
+            .collect();
         let mut refused = Vec::new();
         for file in &listed {
             if let Some(reason) = refusal(&file.path, file.bytes) {
@@ -82,8 +86,13 @@ impl Plan {
 
 /// Why a document cannot be uploaded, if it cannot.
 fn refusal(path: &str, bytes: u64) -> Option<String> {
-    let extension = path.rsplit_once('/').map_or(path, |(_, name)| name).rsplit_once('.').map(|(_, e)| e);
-    let indexable = extension.is_some_and(|e| INDEXABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    let extension = path
+        .rsplit_once('/')
+        .map_or(path, |(_, name)| name)
+        .rsplit_once('.')
+        .map(|(_, e)| e);
+    let indexable =
+        extension.is_some_and(|e| INDEXABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
     if !indexable {
         let kind = extension.map_or("no extension".to_string(), |e| format!(".{e}"));
         return Some(format!("type {kind} is not indexable"));
@@ -99,7 +108,9 @@ fn refusal(path: &str, bytes: u64) -> Option<String> {
 
 /// Upload names: the base name when it is unique in the run, else the path under `data/` with
 /// `/` replaced by `__` (so `interviews/cto.md` and `board/cto.md` stay distinguishable).
-fn upload_names<'a>(paths: impl Iterator<Item = &'a str> + Clone) -> Result<BTreeMap<String, String>> {
+fn upload_names<'a>(
+    paths: impl Iterator<Item = &'a str> + Clone,
+) -> Result<BTreeMap<String, String>> {
     let base = |path: &'a str| path.rsplit_once('/').map_or(path, |(_, name)| name);
     let mut base_counts: BTreeMap<&str, usize> = BTreeMap::new();
     for path in paths.clone() {
@@ -111,7 +122,9 @@ fn upload_names<'a>(paths: impl Iterator<Item = &'a str> + Clone) -> Result<BTre
         let name = if base_counts[base(path)] == 1 {
             base(path).to_string()
         } else {
-            path.strip_prefix("data/").unwrap_or(path).replace('/', "__")
+            path.strip_prefix("data/")
+                .unwrap_or(path)
+                .replace('/', "__")
         };
         if !taken.insert(name.clone()) {
             return Err(Error::bad_input(format!(
@@ -129,13 +142,22 @@ mod tests {
 
     #[test]
     fn base_names_are_kept_unless_they_collide() {
-        let names =
-            upload_names(["data/a.md", "data/x/cto.md", "data/y/z/cto.md", "data/b.pdf"].into_iter()).unwrap();
+        let names = upload_names(
+            [
+                "data/a.md",
+                "data/x/cto.md",
+                "data/y/z/cto.md",
+                "data/b.pdf",
+            ]
+            .into_iter(),
+        )
+        .unwrap();
         assert_eq!(names["data/a.md"], "a.md");
         assert_eq!(names["data/b.pdf"], "b.pdf");
         assert_eq!(names["data/x/cto.md"], "x__cto.md");
         assert_eq!(names["data/y/z/cto.md"], "y__z__cto.md");
-        let err = upload_names(["data/x__cto.md", "data/x/cto.md", "data/cto.md"].into_iter()).unwrap_err();
+        let err = upload_names(["data/x__cto.md", "data/x/cto.md", "data/cto.md"].into_iter())
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 
@@ -147,7 +169,11 @@ mod tests {
         assert!(refusal("data/rows.jsonl", 10).is_some());
         assert!(refusal("data/book.xlsx", 10).is_some());
         assert!(refusal("data/README", 10).unwrap().contains("no extension"));
-        assert!(refusal("data/big.pdf", MAX_FILE_BYTES + 1).unwrap().contains("512 MB"));
+        assert!(
+            refusal("data/big.pdf", MAX_FILE_BYTES + 1)
+                .unwrap()
+                .contains("512 MB")
+        );
         assert!(refusal("data/empty.txt", 0).is_some());
     }
 }

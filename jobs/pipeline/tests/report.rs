@@ -1,0 +1,165 @@
+//! The report a user gets: every section in order, exactly N use cases, content flowing from a
+//! document into the report with its citation, the final marker with tokens and cost, and a
+//! second run that recognises the finished report without calling the model.
+
+mod common;
+
+use common::*;
+
+const SECTIONS: [&str; 9] = [
+    "Executive summary",
+    "Company profile",
+    "AI readiness assessment",
+    "Key themes and representative quotes",
+    "Use cases",
+    "Implementation roadmap",
+    "Risks and governance",
+    "Next steps",
+    "Sources",
+];
+const SUBSECTIONS: [&str; 7] = [
+    "Problem",
+    "Proposed solution",
+    "Expected value and KPIs",
+    "Feasibility and effort",
+    "Data and systems needed",
+    "Risks",
+    "First steps",
+];
+
+/// Every section once, in order, with text under it; `n` use cases with every subsection.
+fn assert_complete(report: &str, n: usize) {
+    let headings: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("## ")).collect();
+    assert_eq!(headings, SECTIONS, "{report}");
+    let use_cases: Vec<&str> = report.lines().filter(|l| l.starts_with("### Use case ")).collect();
+    assert_eq!(use_cases.len(), n, "{use_cases:?}");
+    for (k, heading) in use_cases.iter().enumerate() {
+        assert!(heading.starts_with(&format!("### Use case {}: ", k + 1)), "{heading}");
+    }
+    for sub in SUBSECTIONS {
+        let count = report.lines().filter(|l| *l == format!("#### {sub}")).count();
+        assert_eq!(count, n, "#### {sub}");
+    }
+    // No heading is followed directly by the next heading of the same or a higher level.
+    let lines: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
+    for pair in lines.windows(2) {
+        let level = |l: &str| l.chars().take_while(|c| *c == '#').count();
+        let (a, b) = (level(pair[0]), level(pair[1]));
+        assert!(!(a > 0 && b > 0 && b <= a), "empty section {:?}", pair[0]);
+    }
+    assert!(report.contains("**Readiness score:** 42/100 · **Category:** Adopter"));
+}
+
+/// The document's own sentence, quoted and cited to it, and the Sources entry with its path
+/// and Drive id.
+fn assert_grounded(report: &str) {
+    let cited = format!("{DISTINCTIVE}\" [source: {DISTINCTIVE_FILE}]");
+    assert!(report.contains(&cited), "{cited} not in:\n{report}");
+    let sources = &report[report.find("## Sources").unwrap()..];
+    let entry = sources.lines().find(|l| l.contains(DISTINCTIVE_FILE)).expect("ops review in Sources");
+    assert!(entry.contains(DISTINCTIVE_PATH) && entry.contains(DISTINCTIVE_DRIVE_ID), "{entry}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_report_with_seven_use_cases_is_complete_grounded_and_not_paid_twice() {
+    let fixture = Fixture::start(emulator::Config::new()).await;
+    fixture.upstream(&ACME_DOCS).await;
+
+    let output = fixture.run(7, &[]).await;
+    assert!(output.status.success(), "{}", logs(&output));
+    let (marker, report) = fixture.final_report();
+    assert_complete(&report, 7);
+    assert_grounded(&report);
+    assert!(report.contains("- **Company:** Acme Robotics"));
+    assert!(report.contains(&format!("- **Run id:** {RUN_ID}")));
+    assert!(report.contains("- **Model set:** gpt5 (content: gpt-5, style: gpt-5-nano)"));
+    // Steps 2-5, seven deep dives, steps 7-9.
+    assert_eq!(fixture.responses(), 4 + 7 + 3);
+
+    let dir = fixture.company();
+    for folder in ["part_a", "part_b"] {
+        let files: Vec<_> = std::fs::read_dir(dir.join(folder)).unwrap().collect();
+        assert_eq!(files.len(), 1, "{folder}");
+    }
+    let part_b = std::fs::read_dir(dir.join("part_b")).unwrap().next().unwrap().unwrap().path();
+    let part_b = std::fs::read_to_string(part_b).unwrap();
+    assert_eq!(part_b.lines().filter(|l| l.starts_with("### Use case ")).count(), 7);
+
+    // Marker: the report, its details, tokens per step and cost.
+    assert_eq!(marker.run_id, RUN_ID);
+    assert_eq!(marker.details["use_cases_count"], 7);
+    assert_eq!(marker.details["model_set"], "gpt5");
+    let input_tokens = marker.details["input_tokens"].as_u64().unwrap();
+    assert!(input_tokens > 0 && marker.details["output_tokens"].as_u64().unwrap() > 0);
+    assert!(marker.details["cost_usd"].as_f64().unwrap() > 0.0);
+    assert_eq!(marker.metrics["input_tokens"], input_tokens);
+    for step in 2..=9 {
+        assert!(marker.metrics[&format!("step_{step}_input_tokens")].as_u64().unwrap() > 0, "step {step}");
+        assert!(marker.metrics[&format!("step_{step}_output_tokens")].as_u64().unwrap() > 0, "step {step}");
+    }
+    assert_eq!(marker.metrics["final_report_size"], report.len());
+    assert!(marker.metrics["part_a_length"].as_u64().unwrap() > 0);
+    assert_eq!(marker.metrics["use_cases_count"], 7);
+
+    // Log: the ten steps, token metrics per step and the run's cost.
+    let lines = log_lines(&output);
+    for k in 1..=10 {
+        let prefix = format!("[STEP {k}/10]");
+        assert!(
+            lines.iter().any(|l| l["step"] == k && l["message"].as_str().unwrap().starts_with(&prefix)),
+            "{prefix} missing"
+        );
+    }
+    assert!(metric(&output, "step_6_input_tokens").unwrap() > 0.0);
+    assert!(metric(&output, "step_9_output_tokens").unwrap() > 0.0);
+    assert_eq!(metric(&output, "cost_usd"), marker.metrics["cost_usd"].as_f64());
+    assert_eq!(metric(&output, "input_tokens"), Some(input_tokens as f64));
+
+    // Same inputs again: already done, no model call, nothing new written.
+    let again = fixture.run(7, &[]).await;
+    assert!(again.status.success(), "{}", logs(&again));
+    assert!(logs(&again).contains("already done"), "{}", logs(&again));
+    assert_eq!(fixture.responses(), 14);
+    assert_eq!(std::fs::read_dir(dir.final_dir()).unwrap().count(), 2, "report and marker only");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_use_case() {
+    let fixture = Fixture::start(emulator::Config::new()).await;
+    fixture.upstream(&ACME_DOCS).await;
+    let output = fixture.run(1, &["--model-set", "cheap"]).await;
+    assert!(output.status.success(), "{}", logs(&output));
+    let (marker, report) = fixture.final_report();
+    assert_complete(&report, 1);
+    assert_grounded(&report);
+    assert_eq!(marker.details["use_cases_count"], 1);
+    assert!(report.contains("- **Model set:** cheap (content: gpt-4.1-mini, style: gpt-4.1-nano)"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_use_cases() {
+    let fixture = Fixture::start(emulator::Config::new()).await;
+    fixture.upstream(&ACME_DOCS).await;
+    let output = fixture.run(20, &["--max-concurrent-calls", "8"]).await;
+    assert!(output.status.success(), "{}", logs(&output));
+    let (marker, report) = fixture.final_report();
+    assert_complete(&report, 20);
+    assert_grounded(&report);
+    assert_eq!(marker.details["use_cases_count"], 20);
+    assert_eq!(fixture.responses(), 4 + 20 + 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_documents_the_report_says_it_rests_on_the_profile_alone() {
+    let fixture = Fixture::start(emulator::Config::new()).await;
+    fixture.upstream(&[]).await;
+    let output = fixture.run(3, &[]).await;
+    assert!(output.status.success(), "{}", logs(&output));
+    let (_, report) = fixture.final_report();
+    assert_complete(&report, 3);
+    let note = "No documents were provided for this run: this report is based on the company profile alone.";
+    assert!(report.contains(&format!("> **Note:** {note}")), "{report}");
+    let sources = &report[report.find("## Sources").unwrap()..];
+    assert!(sources.contains(note), "{sources}");
+    assert!(!report.contains("[source:"), "nothing to cite");
+}

@@ -1,0 +1,246 @@
+//! End to end, offline: what `make demo` does, asserted. The example company's documents
+//! (`examples/acme/drive`) are seeded into the emulated Drive; the four job binaries run one
+//! after the other as separate processes on one outputs tree, with flags and environment only;
+//! then the markers, the Drive copy of the report, a fact traced from a seeded Google Doc into the
+//! report, and a second full run that must cost nothing.
+//!
+//! The other jobs' binaries are taken from the directory cargo built `upload` into
+//! (`make test` builds every binary first: `cargo build --workspace --bins`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{children, requests_matching};
+use emulator::{Config, Emulator};
+use shared::inputs::InputArgs;
+use shared::layout::{CompanyDir, Stage};
+use shared::markers::{read_verified, sha256_hex};
+use shared::records::{UploadReceipt, VectorRecord};
+use shared::roots::{RootArgs, Roots};
+
+const JOBS: [&str; 4] = ["setup", "vectorize", "pipeline", "upload"];
+const GOOGLE_DOC_MIME: &str = "application/vnd.google-apps.document";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A job binary built next to `upload`.
+fn job_binary(job: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_upload")).with_file_name(job);
+    assert!(
+        path.exists(),
+        "{} is missing: build every job first (`cargo build --workspace --bins`, which `make test` does)",
+        path.display()
+    );
+    path
+}
+
+struct Demo {
+    emulator: Emulator,
+    drive_folder: String,
+    final_folder: String,
+    key_path: PathBuf,
+    outputs: PathBuf,
+    inputs_file: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Demo {
+    async fn start() -> Demo {
+        let example = repo_root().join("examples/acme");
+        let emulator = Emulator::start(Config::new().seed_drive(example.join("drive")))
+            .await
+            .unwrap();
+        let drive_folder = emulator.seeded_folder_id().unwrap();
+        let final_folder = emulator.google().create_folder("Final reports", None);
+        let tmp = tempfile::tempdir().unwrap();
+        let key_path = tmp.path().join("service-account.json");
+        emulator
+            .google()
+            .write_service_account_key(&key_path)
+            .unwrap();
+        Demo {
+            emulator,
+            drive_folder,
+            final_folder,
+            key_path,
+            outputs: tmp.path().join("outputs"),
+            inputs_file: example.join("inputs.yaml"),
+            _tmp: tmp,
+        }
+    }
+
+    /// setup → vectorize → pipeline → upload, each as its own process; every one must succeed.
+    async fn run_pipeline(&self) {
+        let env = [
+            ("OPENAI_API_KEY", "test-openai-key".to_string()),
+            ("OPENAI_BASE_URL", self.emulator.openai_base()),
+            ("GOOGLE_API_BASE_URL", self.emulator.url()),
+            (
+                "GDRIVE_CREDENTIALS_PATH",
+                self.key_path.display().to_string(),
+            ),
+            ("GDRIVE_FINAL_REPORT_FOLDER", self.final_folder.clone()),
+        ];
+        let inputs_file = self.inputs_file.display().to_string();
+        let outputs = self.outputs.display().to_string();
+        let args = [
+            "--inputs-file",
+            &inputs_file,
+            "--google-drive-link",
+            &self.drive_folder,
+            "--outputs",
+            &outputs,
+        ];
+        for job in JOBS {
+            let run = common::run(&job_binary(job), &args, &env).await;
+            assert_eq!(run.code, 0, "{job} failed: {run:?}");
+        }
+    }
+
+    fn company_dir(&self) -> CompanyDir {
+        let inputs = InputArgs {
+            inputs_file: Some(self.inputs_file.clone()),
+            ..InputArgs::default()
+        };
+        CompanyDir::new(
+            &self.outputs,
+            &inputs.resolve().unwrap().resolved.company_slug,
+        )
+    }
+
+    /// Paid or state-changing calls: model responses, OpenAI uploads, Drive uploads, and the
+    /// files in the final-report folder.
+    fn costly_counts(&self) -> (usize, usize, usize, usize) {
+        let requests = self.emulator.requests();
+        (
+            requests.count("POST", "/v1/responses"),
+            requests.count("POST", "/v1/files"),
+            requests_matching(&self.emulator, "upload/drive/v3/files"),
+            children(&self.emulator, &self.final_folder).len(),
+        )
+    }
+}
+
+/// The `"quote" [source: NAME]` citations in a report: (quote, cited name).
+fn citations(report: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = report;
+    while let Some(start) = rest.find("[source: ") {
+        let before = &rest[..start];
+        let after = &rest[start + "[source: ".len()..];
+        let Some(end) = after.find(']') else { break };
+        let quote = before
+            .trim_end()
+            .strip_suffix('"')
+            .and_then(|b| b.rfind('"').map(|q| b[q + 1..].to_string()));
+        if let Some(quote) = quote {
+            found.push((quote, after[..end].to_string()));
+        }
+        rest = &after[end..];
+    }
+    found
+}
+
+/// Whitespace runs as single spaces (quotes are sentences with their whitespace collapsed).
+fn normalize(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of every seeded Google Doc (`Name.gdoc.md`).
+fn seeded_google_docs() -> Vec<String> {
+    let mut docs = Vec::new();
+    let mut dirs = vec![repo_root().join("examples/acme/drive")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if name.ends_with(".gdoc.md") && !name.contains(".trashed") {
+                docs.push(std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    docs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_company_end_to_end_offline() {
+    let demo = Demo::start().await;
+    demo.run_pipeline().await;
+    let dir = demo.company_dir();
+
+    // Every stage's marker verifies (sizes and checksums of every file it lists).
+    let data = read_verified(&dir, Stage::Data, &dir.marker(Stage::Data, "")).unwrap();
+    let vectors = read_verified(&dir, Stage::Vectors, &dir.marker(Stage::Vectors, "")).unwrap();
+    let roots = Roots::open(&RootArgs {
+        outputs: demo.outputs.clone(),
+        inputs: Vec::new(),
+    })
+    .unwrap();
+    let (_, final_marker, _) = roots.upstream_final(dir.slug(), None).unwrap();
+    let receipt_path = dir.upload_receipt(&final_marker.run_id);
+    let receipt: UploadReceipt =
+        serde_json::from_slice(&std::fs::read(&receipt_path).unwrap()).unwrap();
+    let report_record = final_marker
+        .file(&receipt.report)
+        .expect("the receipt names the report the final marker lists");
+    assert_eq!(receipt.sha256, report_record.sha256);
+    assert_eq!(receipt.bytes, report_record.bytes);
+
+    // The report in Drive is byte-identical to the local final report.
+    let report = std::fs::read(dir.join(&receipt.report)).unwrap();
+    assert_eq!(sha256_hex(&report), receipt.sha256);
+    let in_drive = children(&demo.emulator, &demo.final_folder);
+    assert_eq!(in_drive.len(), 1, "{in_drive:#?}");
+    assert_eq!(in_drive[0]["id"], receipt.file_id.as_str());
+    assert_eq!(
+        demo.emulator.google().file_bytes(&receipt.file_id).unwrap(),
+        report
+    );
+
+    // Content flows from a seeded Google Doc into the report, quoted and cited by the name the
+    // document was indexed under.
+    let report = String::from_utf8(report).unwrap();
+    let indexed: VectorRecord = serde_json::from_value(vectors.details).unwrap();
+    let google_doc_names: Vec<&str> = indexed
+        .files
+        .iter()
+        .filter(|f| {
+            data.file(&f.path)
+                .is_some_and(|r| r.origin["mime_type"] == GOOGLE_DOC_MIME)
+        })
+        .map(|f| f.filename.as_str())
+        .collect();
+    assert!(
+        !google_doc_names.is_empty(),
+        "no seeded Google Doc was indexed: {indexed:#?}"
+    );
+    let doc_texts: Vec<String> = seeded_google_docs()
+        .iter()
+        .map(|text| normalize(text))
+        .collect();
+    let quoted_from_a_doc = citations(&report).into_iter().any(|(quote, cited)| {
+        google_doc_names.contains(&cited.as_str())
+            && quote.len() > 20
+            && doc_texts
+                .iter()
+                .any(|text| text.contains(&normalize(&quote)))
+    });
+    assert!(
+        quoted_from_a_doc,
+        "no quote from a seeded Google Doc ({google_doc_names:?}) with its citation in:\n{report}"
+    );
+
+    // A second full run pays for nothing and uploads nothing.
+    let before = demo.costly_counts();
+    demo.run_pipeline().await;
+    assert_eq!(
+        demo.costly_counts(),
+        before,
+        "(responses, OpenAI files, Drive uploads, final-folder files)"
+    );
+}
