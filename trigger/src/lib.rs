@@ -63,7 +63,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start one run with the §3 inputs (flags, env, --inputs-file or --company-info).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show a run's phase and its jobs' phases.
     Status {
         /// The run's sequence number (printed by `run`).
@@ -136,7 +136,7 @@ fn http_settings(concurrency: usize) -> HttpSettings {
 /// Runs the command; `Ok` carries the exit code (non-zero only for `wait`'s outcomes).
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Run(args) => run_one(&cli.api, args, cli.json).await,
+        Command::Run(args) => run_one(&cli.api, *args, cli.json).await,
         Command::Status { run } => {
             let client = cli.api.connect(&http_settings(1))?;
             let found = client.get_run(run).await?;

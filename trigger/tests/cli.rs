@@ -442,3 +442,25 @@ async fn help_documents_the_exit_codes() {
         assert!(help.contains(line), "{help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_with_the_repository_spec_sends_every_declared_input_and_nothing() {
+    let env = Env::start().await;
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../workflows/paperspace/pipeline-workflow.yaml"
+    );
+    let out = env
+        .command(&["run", "--dry-run", "--spec", spec, "--company-name", "Acme"])
+        .env_remove("PAPERSPACE_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let declared: Vec<&String> = body["spec"]["inputs"].as_object().unwrap().keys().collect();
+    let sent: Vec<&String> = body["inputs"].as_object().unwrap().keys().collect();
+    assert_eq!(sent, declared);
+    assert_eq!(body["inputs"]["company_name"]["with"]["value"], "Acme");
+    assert_eq!(env.paperspace_requests(), 0);
+}

@@ -182,7 +182,7 @@ fn client_address(config: &ServerConfig, request: &Request) -> IpAddr {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .last()
+            .next_back()
     {
         return forwarded;
     }

@@ -72,6 +72,7 @@ async fn serves_health_and_keeps_the_key_out_of_its_logs() {
     })
     .await
     .unwrap();
+    shared::http::install_crypto_provider();
     let client = reqwest::Client::new();
     let health = client
         .get(format!("http://{address}/health"))

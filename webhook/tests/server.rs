@@ -57,6 +57,7 @@ fn config() -> ServerConfig {
 
 impl Env {
     async fn start(config: ServerConfig, paperspace_key: &str) -> Env {
+        shared::http::install_crypto_provider();
         let emulator = Emulator::start(Config::new()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("service-account.json");

@@ -47,7 +47,10 @@ pub struct Checkpoints {
 
 impl Checkpoints {
     pub fn new(company: &CompanyDir, force: bool) -> Checkpoints {
-        Checkpoints { dir: company.checkpoints_dir(), force }
+        Checkpoints {
+            dir: company.checkpoints_dir(),
+            force,
+        }
     }
 
     /// `checkpoints/<name>.json`.
@@ -76,7 +79,14 @@ impl Checkpoints {
         self.path(name).is_file()
     }
 
-    pub fn save<T: Serialize>(&self, name: &str, fingerprint: &str, model: &str, result: &T, usage: Usage) -> Result<()> {
+    pub fn save<T: Serialize>(
+        &self,
+        name: &str,
+        fingerprint: &str,
+        model: &str,
+        result: &T,
+        usage: Usage,
+    ) -> Result<()> {
         let checkpoint = Checkpoint {
             step: name.to_string(),
             fingerprint: fingerprint.to_string(),
@@ -94,18 +104,35 @@ impl Checkpoints {
 
     /// Reuses the checkpoint of `name` when its fingerprint matches, otherwise runs `compute`
     /// and checkpoints its result before returning it.
-    pub async fn run<T, F>(&self, name: &str, fingerprint: &str, model: &str, compute: F) -> Result<Outcome<T>>
+    pub async fn run<T, F>(
+        &self,
+        name: &str,
+        fingerprint: &str,
+        model: &str,
+        compute: F,
+    ) -> Result<Outcome<T>>
     where
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<(T, Usage)>>,
     {
         if let Some((result, usage)) = self.load(name, fingerprint) {
-            tracing::info!(checkpoint = name, "{name}: reusing its checkpoint (inputs unchanged)");
-            return Ok(Outcome { result, usage, reused: true });
+            tracing::info!(
+                checkpoint = name,
+                "{name}: reusing its checkpoint (inputs unchanged)"
+            );
+            return Ok(Outcome {
+                result,
+                usage,
+                reused: true,
+            });
         }
         let (result, usage) = compute.await?;
         self.save(name, fingerprint, model, &result, usage)?;
-        Ok(Outcome { result, usage, reused: false })
+        Ok(Outcome {
+            result,
+            usage,
+            reused: false,
+        })
     }
 }
 
@@ -118,12 +145,30 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let company = CompanyDir::new(tmp.path(), "acme");
         let checkpoints = Checkpoints::new(&company, false);
-        let usage = Usage { input_tokens: 10, output_tokens: 5, calls: 1 };
-        checkpoints.save("s02_profile", "fp1", "gpt-5", &vec!["a".to_string()], usage).unwrap();
-        let (result, reused_usage): (Vec<String>, Usage) = checkpoints.load("s02_profile", "fp1").unwrap();
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+            calls: 1,
+        };
+        checkpoints
+            .save("s02_profile", "fp1", "gpt-5", &vec!["a".to_string()], usage)
+            .unwrap();
+        let (result, reused_usage): (Vec<String>, Usage) =
+            checkpoints.load("s02_profile", "fp1").unwrap();
         assert_eq!((result, reused_usage), (vec!["a".to_string()], usage));
-        assert!(checkpoints.load::<Vec<String>>("s02_profile", "fp2").is_none());
-        assert!(checkpoints.load::<u32>("s02_profile", "fp1").is_none(), "another shape");
-        assert!(Checkpoints::new(&company, true).load::<Vec<String>>("s02_profile", "fp1").is_none());
+        assert!(
+            checkpoints
+                .load::<Vec<String>>("s02_profile", "fp2")
+                .is_none()
+        );
+        assert!(
+            checkpoints.load::<u32>("s02_profile", "fp1").is_none(),
+            "another shape"
+        );
+        assert!(
+            Checkpoints::new(&company, true)
+                .load::<Vec<String>>("s02_profile", "fp1")
+                .is_none()
+        );
     }
 }

@@ -54,7 +54,10 @@ impl ModelsConfig {
                 })?;
                 (text, path.display().to_string())
             }
-            None => (DEFAULT_MODELS_YAML.to_string(), "the embedded config/models.yaml".to_string()),
+            None => (
+                DEFAULT_MODELS_YAML.to_string(),
+                "the embedded config/models.yaml".to_string(),
+            ),
         };
         let config: ModelsConfig = serde_yaml::from_str(&text)
             .map_err(|e| Error::bad_input(format!("invalid models config {origin}: {e}")))?;
@@ -103,9 +106,12 @@ impl ModelsConfig {
 
     /// The models of `set` (present: checked at load).
     pub fn models(&self, set: ModelSet) -> Result<&Models> {
-        self.model_sets
-            .get(set.as_str())
-            .ok_or_else(|| Error::internal(format!("model set {} vanished after the check", set.as_str())))
+        self.model_sets.get(set.as_str()).ok_or_else(|| {
+            Error::internal(format!(
+                "model set {} vanished after the check",
+                set.as_str()
+            ))
+        })
     }
 
     /// The cost in USD of `input` and `output` tokens on `model`; unknown models cost nothing
@@ -126,7 +132,10 @@ mod tests {
     fn the_embedded_default_names_every_set_with_prices() {
         let config = ModelsConfig::load(None).unwrap();
         let gpt5 = config.models(ModelSet::Gpt5).unwrap();
-        assert_eq!((gpt5.content.as_str(), gpt5.style.as_str()), ("gpt-5", "gpt-5-nano"));
+        assert_eq!(
+            (gpt5.content.as_str(), gpt5.style.as_str()),
+            ("gpt-5", "gpt-5-nano")
+        );
         // 1M input tokens of gpt-5 at $1.25 plus 1M output tokens at $10.
         assert!((config.cost_usd("gpt-5", 1_000_000, 1_000_000) - 11.25).abs() < 1e-9);
     }

@@ -27,7 +27,12 @@ pub struct Ledger {
 impl Ledger {
     /// Records a step (or one part of it, e.g. one deep dive).
     pub fn record(&mut self, step: u32, model: &str, usage: Usage, reused: bool) {
-        self.entries.push(Entry { step, model: model.to_string(), usage, reused });
+        self.entries.push(Entry {
+            step,
+            model: model.to_string(),
+            usage,
+            reused,
+        });
     }
 
     /// The usage of `step`, summed over its parts.
@@ -60,7 +65,11 @@ impl Ledger {
         let mut cost = 0.0;
         for entry in self.entries.iter().filter(|e| !e.reused) {
             usage.add(entry.usage);
-            cost += config.cost_usd(&entry.model, entry.usage.input_tokens, entry.usage.output_tokens);
+            cost += config.cost_usd(
+                &entry.model,
+                entry.usage.input_tokens,
+                entry.usage.output_tokens,
+            );
         }
         (usage, cost)
     }
@@ -68,8 +77,16 @@ impl Ledger {
     /// Logs the token metrics of `step`.
     pub fn log_step(&self, step: u32) {
         let usage = self.step_usage(step);
-        shared::logging::metric(&format!("step_{step}_input_tokens"), usage.input_tokens as f64, "tokens");
-        shared::logging::metric(&format!("step_{step}_output_tokens"), usage.output_tokens as f64, "tokens");
+        shared::logging::metric(
+            &format!("step_{step}_input_tokens"),
+            usage.input_tokens as f64,
+            "tokens",
+        );
+        shared::logging::metric(
+            &format!("step_{step}_output_tokens"),
+            usage.output_tokens as f64,
+            "tokens",
+        );
     }
 
     /// The token and cost metrics for the final marker.
@@ -79,8 +96,14 @@ impl Ledger {
         steps.dedup();
         for step in steps {
             let usage = self.step_usage(step);
-            metrics.insert(format!("step_{step}_input_tokens"), json!(usage.input_tokens));
-            metrics.insert(format!("step_{step}_output_tokens"), json!(usage.output_tokens));
+            metrics.insert(
+                format!("step_{step}_input_tokens"),
+                json!(usage.input_tokens),
+            );
+            metrics.insert(
+                format!("step_{step}_output_tokens"),
+                json!(usage.output_tokens),
+            );
         }
         let total = self.total();
         let (now, cost_now) = self.paid_now(config);
@@ -89,7 +112,10 @@ impl Ledger {
         metrics.insert("model_calls".into(), json!(total.calls));
         metrics.insert("cost_usd".into(), json!(round_cents(self.cost_usd(config))));
         metrics.insert("model_calls_this_invocation".into(), json!(now.calls));
-        metrics.insert("cost_usd_this_invocation".into(), json!(round_cents(cost_now)));
+        metrics.insert(
+            "cost_usd_this_invocation".into(),
+            json!(round_cents(cost_now)),
+        );
         metrics
     }
 }
@@ -107,9 +133,36 @@ mod tests {
     fn cost_counts_every_step_and_separates_what_was_paid_now() {
         let config = ModelsConfig::load(None).unwrap();
         let mut ledger = Ledger::default();
-        ledger.record(2, "gpt-5", Usage { input_tokens: 1_000_000, output_tokens: 0, calls: 1 }, true);
-        ledger.record(6, "gpt-5", Usage { input_tokens: 0, output_tokens: 100_000, calls: 1 }, false);
-        ledger.record(6, "gpt-5", Usage { input_tokens: 0, output_tokens: 100_000, calls: 1 }, false);
+        ledger.record(
+            2,
+            "gpt-5",
+            Usage {
+                input_tokens: 1_000_000,
+                output_tokens: 0,
+                calls: 1,
+            },
+            true,
+        );
+        ledger.record(
+            6,
+            "gpt-5",
+            Usage {
+                input_tokens: 0,
+                output_tokens: 100_000,
+                calls: 1,
+            },
+            false,
+        );
+        ledger.record(
+            6,
+            "gpt-5",
+            Usage {
+                input_tokens: 0,
+                output_tokens: 100_000,
+                calls: 1,
+            },
+            false,
+        );
         // $1.25 for 1M gpt-5 input tokens, $2 for 200k output tokens at $10 per 1M.
         assert!((ledger.cost_usd(&config) - 3.25).abs() < 1e-9);
         assert_eq!(ledger.step_usage(6).output_tokens, 200_000);

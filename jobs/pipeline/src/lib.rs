@@ -30,6 +30,7 @@ pub mod validate;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use shared::Result;
 use shared::http::HttpSettings;
 use shared::inputs::{InputArgs, RunInputs};
 use shared::layout::{CompanyDir, Stage};
@@ -37,7 +38,6 @@ use shared::lock::StageLock;
 use shared::logging::{metric, step, success};
 use shared::markers::{already_done, fingerprint};
 use shared::roots::{RootArgs, Roots};
-use shared::Result;
 
 use checkpoint::Checkpoints;
 use config::{Models, ModelsConfig};
@@ -88,9 +88,17 @@ pub async fn run(cli: Cli) -> Result<()> {
     let config = ModelsConfig::load(cli.models_config.as_deref())?;
     let models = config.models(inputs.model_set)?.clone();
     let prompts = Prompts::load(cli.prompts_dir.as_deref())?;
-    let roots = if cli.dry_run { Roots::plan(&cli.roots)? } else { Roots::open(&cli.roots)? };
+    let roots = if cli.dry_run {
+        Roots::plan(&cli.roots)?
+    } else {
+        Roots::open(&cli.roots)?
+    };
 
-    step(1, TOTAL_STEPS, "load and verify inputs (data and vector markers)");
+    step(
+        1,
+        TOTAL_STEPS,
+        "load and verify inputs (data and vector markers)",
+    );
     let loaded = steps::s01_load::load(&roots, &inputs)?;
     shared::logging::context().set_run_id(&loaded.run_id);
     log_documents(&loaded);
@@ -100,22 +108,53 @@ pub async fn run(cli: Cli) -> Result<()> {
 
     if cli.dry_run {
         let done = finished_report(&out, &stage_fingerprint, &loaded.run_id);
-        print!("{}", plan(&cli, &inputs, &loaded, &models, &prompts, &checkpoints, done.as_deref()));
+        print!(
+            "{}",
+            plan(
+                &cli,
+                &inputs,
+                &loaded,
+                &models,
+                &prompts,
+                &checkpoints,
+                done.as_deref()
+            )
+        );
         return Ok(());
     }
 
     let _lock = StageLock::acquire(&out, Stage::Final, &loaded.run_id)?;
+    // Temp files of a writer killed earlier are garbage; the lock says no writer is running.
+    for dir in [
+        out.checkpoints_dir(),
+        out.join("part_a"),
+        out.join("part_b"),
+        out.final_dir(),
+    ] {
+        shared::atomic::sweep_temp_files(&dir)?;
+    }
     if !cli.force
         && let Some(marker) = finished_report(&out, &stage_fingerprint, &loaded.run_id)
     {
-        success(&format!("already done: {} has the report for these inputs", marker.display()));
+        success(&format!(
+            "already done: {} has the report for these inputs",
+            marker.display()
+        ));
         return Ok(());
     }
 
-    let settings = HttpSettings { max_concurrency: usize::from(cli.max_concurrent_calls), ..HttpSettings::default() };
+    let settings = HttpSettings {
+        max_concurrency: usize::from(cli.max_concurrent_calls),
+        ..HttpSettings::default()
+    };
     let client = openai_client::connect(&settings)?;
     let pipeline = Pipeline {
-        llm: Llm::new(client, loaded.vector_store_id.clone(), cli.max_output_tokens, config.max_output_tokens_cap),
+        llm: Llm::new(
+            client,
+            loaded.vector_store_id.clone(),
+            cli.max_output_tokens,
+            config.max_output_tokens_cap,
+        ),
         inputs,
         loaded,
         ts: shared::layout::timestamp(started),
@@ -139,43 +178,72 @@ pub async fn run(cli: Cli) -> Result<()> {
     ledger.record(3, &content, evidence.usage, evidence.reused);
     ledger.log_step(3);
 
-    step(4, TOTAL_STEPS, "Part A: current state and readiness assessment");
-    let (part_a, part_a_markdown) = steps::s04_part_a::run(&pipeline, &profile.result, &evidence.result).await?;
+    step(
+        4,
+        TOTAL_STEPS,
+        "Part A: current state and readiness assessment",
+    );
+    let (part_a, part_a_markdown) =
+        steps::s04_part_a::run(&pipeline, &profile.result, &evidence.result).await?;
     ledger.record(4, &content, part_a.usage, part_a.reused);
     ledger.log_step(4);
 
-    step(5, TOTAL_STEPS, &format!("use-case ideation: exactly {count} use cases"));
-    let ideas = steps::s05_use_cases::run(&pipeline, &profile.result, &evidence.result, &part_a.result).await?;
+    step(
+        5,
+        TOTAL_STEPS,
+        &format!("use-case ideation: exactly {count} use cases"),
+    );
+    let ideas =
+        steps::s05_use_cases::run(&pipeline, &profile.result, &evidence.result, &part_a.result)
+            .await?;
     ledger.record(5, &content, ideas.usage, ideas.reused);
     ledger.log_step(5);
 
     step(
         6,
         TOTAL_STEPS,
-        &format!("use-case deep dives: {count}, up to {} at once", pipeline.max_concurrent_calls),
+        &format!(
+            "use-case deep dives: {count}, up to {} at once",
+            pipeline.max_concurrent_calls
+        ),
     );
-    let dives =
-        steps::s06_deep_dives::run(&pipeline, &profile.result, &part_a.result, &ideas.result.use_cases).await?;
+    let dives = steps::s06_deep_dives::run(
+        &pipeline,
+        &profile.result,
+        &part_a.result,
+        &ideas.result.use_cases,
+    )
+    .await?;
     for dive in &dives {
         ledger.record(6, &content, dive.usage, dive.reused);
     }
     ledger.log_step(6);
     let dives: Vec<schema::DeepDive> = dives.into_iter().map(|d| d.result).collect();
 
-    step(7, TOTAL_STEPS, "Part B: use cases with roadmap, risks and KPIs");
+    step(
+        7,
+        TOTAL_STEPS,
+        "Part B: use cases with roadmap, risks and KPIs",
+    );
     let (part_b, part_b_markdown) =
         steps::s07_part_b::run(&pipeline, &part_a.result, &ideas.result.use_cases, &dives).await?;
     ledger.record(7, &content, part_b.usage, part_b.reused);
     ledger.log_step(7);
 
     step(8, TOTAL_STEPS, "consolidation of Part A and Part B");
-    let consolidated = steps::s08_consolidate::run(&pipeline, &part_a_markdown, &part_b_markdown).await?;
+    let consolidated =
+        steps::s08_consolidate::run(&pipeline, &part_a_markdown, &part_b_markdown).await?;
     ledger.record(8, &content, consolidated.usage, consolidated.reused);
     ledger.log_step(8);
 
     step(9, TOTAL_STEPS, "style pass and validation");
     let styled = steps::s09_style::run(&pipeline, &consolidated.result).await?;
-    ledger.record(9, &pipeline.models.style, styled.outcome.usage, styled.outcome.reused);
+    ledger.record(
+        9,
+        &pipeline.models.style,
+        styled.outcome.usage,
+        styled.outcome.reused,
+    );
     ledger.log_step(9);
     tracing::info!(
         cited_documents = styled.sources.len(),
@@ -190,7 +258,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     metric("input_tokens", total.input_tokens as f64, "tokens");
     metric("output_tokens", total.output_tokens as f64, "tokens");
     metric("cost_usd", cost, "USD");
-    metric("model_calls_this_invocation", paid_now.calls as f64, "calls");
+    metric(
+        "model_calls_this_invocation",
+        paid_now.calls as f64,
+        "calls",
+    );
     metric("cost_usd_this_invocation", round_cents(cost_now), "USD");
     let summary = steps::s10_write::Summary {
         fingerprint: stage_fingerprint,
@@ -218,7 +290,9 @@ fn log_documents(loaded: &Loaded) {
             "{} indexed document(s) in vector store {store}",
             loaded.documents.len()
         ),
-        None => tracing::warn!("no vector store for this run: the report is written from the company profile alone"),
+        None => tracing::warn!(
+            "no vector store for this run: the report is written from the company profile alone"
+        ),
     }
     for path in &loaded.not_indexed {
         tracing::warn!(path = %path, "{path} could not be indexed by vectorize and cannot be cited");
@@ -229,7 +303,12 @@ fn log_documents(loaded: &Loaded) {
 /// The fingerprint of the whole stage: the run inputs, the documents, every template, the
 /// models, and the job version (the code that assembles the report). Not the run id, not the
 /// time.
-fn stage_fingerprint(inputs: &RunInputs, loaded: &Loaded, prompts: &Prompts, models: &Models) -> String {
+fn stage_fingerprint(
+    inputs: &RunInputs,
+    loaded: &Loaded,
+    prompts: &Prompts,
+    models: &Models,
+) -> String {
     let mut templates = serde_json::Map::new();
     for name in prompts::ALL {
         templates.insert(name.to_string(), json!(prompts.hash(name)));
@@ -256,10 +335,14 @@ fn finished_report(out: &CompanyDir, stage_fingerprint: &str, run_id: &str) -> O
     let prefix = format!("FINAL_REPORT_{}_", out.slug());
     let entries = std::fs::read_dir(out.final_dir()).ok()?;
     entries.flatten().map(|e| e.path()).find(|path| {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         name.starts_with(&prefix)
             && name.ends_with(".ready")
-            && already_done(out, Stage::Final, path, stage_fingerprint).is_some_and(|m| m.run_id == run_id)
+            && already_done(out, Stage::Final, path, stage_fingerprint)
+                .is_some_and(|m| m.run_id == run_id)
     })
 }
 
@@ -274,8 +357,12 @@ fn plan(
     done: Option<&Path>,
 ) -> String {
     let count = inputs.use_cases_count;
-    let mut text = String::from("pipeline plan (dry run: nothing is written, no model is called)\n");
-    text.push_str(&format!("company: {} (slug {})\n", inputs.company_name, inputs.company_slug));
+    let mut text =
+        String::from("pipeline plan (dry run: nothing is written, no model is called)\n");
+    text.push_str(&format!(
+        "company: {} (slug {})\n",
+        inputs.company_name, inputs.company_slug
+    ));
     text.push_str(&format!("run id: {}\n", loaded.run_id));
     text.push_str(&format!(
         "model set: {} (content {}, style {})\n",
@@ -283,19 +370,26 @@ fn plan(
         models.content,
         models.style
     ));
-    text.push_str(&format!("use cases: {count}, deep dives up to {} at once\n", cli.max_concurrent_calls));
+    text.push_str(&format!(
+        "use cases: {count}, deep dives up to {} at once\n",
+        cli.max_concurrent_calls
+    ));
     match &loaded.vector_store_id {
         Some(store) => text.push_str(&format!(
             "documents: {} indexed in vector store {store}\n",
             loaded.documents.len()
         )),
-        None => text.push_str("documents: none (the report is written from the company profile alone)\n"),
+        None => text
+            .push_str("documents: none (the report is written from the company profile alone)\n"),
     }
     let overridden = prompts.overridden();
     if overridden.is_empty() {
         text.push_str("prompts: embedded\n");
     } else {
-        text.push_str(&format!("prompts: embedded, replaced from --prompts-dir: {}\n", overridden.join(", ")));
+        text.push_str(&format!(
+            "prompts: embedded, replaced from --prompts-dir: {}\n",
+            overridden.join(", ")
+        ));
     }
     if let Some(marker) = done
         && !cli.force
@@ -305,7 +399,11 @@ fn plan(
     }
     text.push_str("status: to run\n");
     let checkpoint_note = |name: &str| {
-        if !cli.force && checkpoints.exists(name) { "checkpoint present, reused if inputs match" } else { "will call the model" }
+        if !cli.force && checkpoints.exists(name) {
+            "checkpoint present, reused if inputs match"
+        } else {
+            "will call the model"
+        }
     };
     let model_steps = [
         (2, "s02_profile", "company profile"),
@@ -317,9 +415,17 @@ fn plan(
     for (k, name, what) in model_steps {
         text.push_str(&format!("  [{k}/10] {what}: {}\n", checkpoint_note(name)));
     }
-    let present = (1..=count).filter(|k| !cli.force && checkpoints.exists(&format!("deep_dive_{k}"))).count();
-    text.push_str(&format!("  [6/10] deep dives: {count} calls, {present} checkpoint(s) present\n"));
-    for (k, name, what) in [(7, "s07_part_b", "Part B"), (8, "s08_consolidate", "consolidation"), (9, "s09_style", "style pass and validation")] {
+    let present = (1..=count)
+        .filter(|k| !cli.force && checkpoints.exists(&format!("deep_dive_{k}")))
+        .count();
+    text.push_str(&format!(
+        "  [6/10] deep dives: {count} calls, {present} checkpoint(s) present\n"
+    ));
+    for (k, name, what) in [
+        (7, "s07_part_b", "Part B"),
+        (8, "s08_consolidate", "consolidation"),
+        (9, "s09_style", "style pass and validation"),
+    ] {
         text.push_str(&format!("  [{k}/10] {what}: {}\n", checkpoint_note(name)));
     }
     text.push_str("  [10/10] write the final report and its marker\n");

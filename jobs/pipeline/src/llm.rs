@@ -7,8 +7,8 @@
 //! not here. Every attempt's token usage is counted, since every attempt is paid for.
 
 use async_openai::types::responses::{
-    CreateResponseArgs, FileSearchTool, IncludeEnum, InputParam, Response, ResponseFormatJsonSchema,
-    ResponseTextParam, Status, TextResponseFormatConfiguration, Tool,
+    CreateResponseArgs, FileSearchTool, IncludeEnum, InputParam, Response,
+    ResponseFormatJsonSchema, ResponseTextParam, Status, TextResponseFormatConfiguration, Tool,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -60,11 +60,19 @@ impl Llm {
         initial_budget: u32,
         budget_cap: u32,
     ) -> Llm {
-        Llm { client, vector_store_id, initial_budget, budget_cap: budget_cap.max(initial_budget) }
+        Llm {
+            client,
+            vector_store_id,
+            initial_budget,
+            budget_cap: budget_cap.max(initial_budget),
+        }
     }
 
     /// Asks for JSON matching `request.schema` and parses it into `T`.
-    pub async fn structured<T: DeserializeOwned>(&self, request: Request<'_>) -> Result<(T, Usage)> {
+    pub async fn structured<T: DeserializeOwned>(
+        &self,
+        request: Request<'_>,
+    ) -> Result<(T, Usage)> {
         let (text, usage) = self.complete(&request).await?;
         let value = serde_json::from_str::<T>(&text).map_err(|e| {
             Error::external(format!(
@@ -98,7 +106,9 @@ impl Llm {
                     }
                     return Ok((text, usage));
                 }
-                Status::Incomplete if is_budget_exhausted(&response) && budget < self.budget_cap => {
+                Status::Incomplete
+                    if is_budget_exhausted(&response) && budget < self.budget_cap =>
+                {
                     let next = budget.saturating_mul(2).min(self.budget_cap);
                     tracing::warn!(
                         purpose = request.purpose,
@@ -161,7 +171,10 @@ impl Llm {
             .include(vec![IncludeEnum::FileSearchCallResults]);
         }
         let body = args.build().map_err(|e| {
-            Error::internal(format!("{}: cannot build the request: {e}", request.purpose))
+            Error::internal(format!(
+                "{}: cannot build the request: {e}",
+                request.purpose
+            ))
         })?;
         self.client
             .responses()
@@ -172,5 +185,8 @@ impl Llm {
 }
 
 fn is_budget_exhausted(response: &Response) -> bool {
-    response.incomplete_details.as_ref().is_none_or(|d| d.reason == "max_output_tokens")
+    response
+        .incomplete_details
+        .as_ref()
+        .is_none_or(|d| d.reason == "max_output_tokens")
 }

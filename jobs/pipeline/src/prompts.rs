@@ -26,8 +26,17 @@ pub const CONSOLIDATE: &str = "s08_consolidate.j2";
 pub const STYLE: &str = "s09_style.j2";
 
 /// Every template's name.
-pub const ALL: [&str; 9] =
-    [INSTRUCTIONS, PROFILE, EVIDENCE, PART_A, USE_CASES, DEEP_DIVE, PART_B, CONSOLIDATE, STYLE];
+pub const ALL: [&str; 9] = [
+    INSTRUCTIONS,
+    PROFILE,
+    EVIDENCE,
+    PART_A,
+    USE_CASES,
+    DEEP_DIVE,
+    PART_B,
+    CONSOLIDATE,
+    STYLE,
+];
 
 /// Every template, with its embedded source.
 const EMBEDDED: [(&str, &str); 9] = [
@@ -66,16 +75,24 @@ impl Prompts {
                 Some(path) => {
                     overridden.push(name);
                     std::fs::read_to_string(&path).map_err(|e| {
-                        Error::bad_input(format!("cannot read prompt template {}: {e}", path.display()))
+                        Error::bad_input(format!(
+                            "cannot read prompt template {}: {e}",
+                            path.display()
+                        ))
                     })?
                 }
                 None => embedded.to_string(),
             };
             hashes.insert(name, sha256_hex(source.as_bytes()));
-            env.add_template_owned(name, source)
-                .map_err(|e| Error::bad_input(format!("prompt template {name} does not parse: {e}")))?;
+            env.add_template_owned(name, source).map_err(|e| {
+                Error::bad_input(format!("prompt template {name} does not parse: {e}"))
+            })?;
         }
-        Ok(Prompts { env, hashes, overridden })
+        Ok(Prompts {
+            env,
+            hashes,
+            overridden,
+        })
     }
 
     /// The SHA-256 of a template's source.
@@ -97,7 +114,9 @@ impl Prompts {
             .map_err(|e| Error::internal(format!("unknown prompt template {name}: {e}")))?;
         template
             .render(minijinja::Value::from_serialize(context))
-            .map_err(|e| Error::bad_input(format!("prompt template {name} cannot be rendered: {e:#}")))
+            .map_err(|e| {
+                Error::bad_input(format!("prompt template {name} cannot be rendered: {e:#}"))
+            })
     }
 }
 
@@ -134,7 +153,9 @@ mod tests {
         for (name, _) in EMBEDDED.iter().filter(|(n, _)| *n != PART_B) {
             assert_eq!(custom.hash(name), embedded.hash(name), "{name}");
         }
-        let text = custom.render(PART_B, &serde_json::json!({"company": {"name": "Acme"}})).unwrap();
+        let text = custom
+            .render(PART_B, &serde_json::json!({"company": {"name": "Acme"}}))
+            .unwrap();
         assert_eq!(text, "Part B for Acme.");
     }
 

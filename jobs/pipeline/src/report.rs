@@ -53,7 +53,11 @@ pub struct Header {
 impl Header {
     pub fn of(pipeline: &Pipeline) -> Header {
         let ts = &pipeline.ts;
-        let date = if ts.len() >= 8 { format!("{}-{}-{}", &ts[0..4], &ts[4..6], &ts[6..8]) } else { ts.clone() };
+        let date = if ts.len() >= 8 {
+            format!("{}-{}-{}", &ts[0..4], &ts[4..6], &ts[6..8])
+        } else {
+            ts.clone()
+        };
         Header {
             company: pipeline.inputs.company_name.clone(),
             date,
@@ -96,7 +100,9 @@ pub fn block(text: &str) -> String {
             let trimmed = raw.trim_start();
             let hashes = trimmed.chars().take_while(|c| *c == '#').count();
             match trimmed[hashes..].strip_prefix(' ') {
-                Some(rest) if hashes > 0 => format!("**{}**", rest.trim().trim_end_matches('#').trim()),
+                Some(rest) if hashes > 0 => {
+                    format!("**{}**", rest.trim().trim_end_matches('#').trim())
+                }
                 _ => raw.trim_end().to_string(),
             }
         })
@@ -106,20 +112,37 @@ pub fn block(text: &str) -> String {
 
 /// Model text as one line (titles).
 pub fn line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").trim_start_matches('#').trim().to_string()
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches('#')
+        .trim()
+        .to_string()
 }
 
 fn section(out: &mut String, level: usize, heading: &str, body: &str) {
-    out.push_str(&format!("{} {heading}\n\n{}\n\n", "#".repeat(level), block(body)));
+    out.push_str(&format!(
+        "{} {heading}\n\n{}\n\n",
+        "#".repeat(level),
+        block(body)
+    ));
 }
 
 fn quote(text: &str) -> String {
-    block(text).lines().map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
+    block(text)
+        .lines()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn themes(out: &mut String, themes: &[Theme]) {
     for theme in themes {
-        out.push_str(&format!("### {}\n\n{}\n\n", line(&theme.title), block(&theme.summary)));
+        out.push_str(&format!(
+            "### {}\n\n{}\n\n",
+            line(&theme.title),
+            block(&theme.summary)
+        ));
         for text in &theme.quotes {
             out.push_str(&format!("{}\n\n", quote(text)));
         }
@@ -136,9 +159,21 @@ fn readiness(inputs: &RunInputs, evidence: &str) -> String {
 }
 
 /// Part A: the current state and readiness draft (step 4).
-pub fn part_a(header: &Header, inputs: &RunInputs, profile: &Profile, evidence: &Evidence, part_a: &PartA) -> String {
+pub fn part_a(
+    header: &Header,
+    inputs: &RunInputs,
+    profile: &Profile,
+    evidence: &Evidence,
+    part_a: &PartA,
+) -> String {
     let mut out = String::new();
-    header.write(&mut out, &format!("{}: AI agent-readiness report, Part A (draft)", header.company));
+    header.write(
+        &mut out,
+        &format!(
+            "{}: AI agent-readiness report, Part A (draft)",
+            header.company
+        ),
+    );
     section(&mut out, 2, "Executive summary", &part_a.executive_summary);
     out.push_str("## Company profile\n\n");
     for (heading, body) in [
@@ -151,7 +186,10 @@ pub fn part_a(header: &Header, inputs: &RunInputs, profile: &Profile, evidence: 
         section(&mut out, 3, heading, body);
     }
     section(&mut out, 2, "Current state", &part_a.current_state);
-    out.push_str(&format!("## AI readiness assessment\n\n{}\n\n", readiness(inputs, &part_a.readiness_evidence)));
+    out.push_str(&format!(
+        "## AI readiness assessment\n\n{}\n\n",
+        readiness(inputs, &part_a.readiness_evidence)
+    ));
     section(&mut out, 3, "Strengths", &part_a.strengths);
     section(&mut out, 3, "Gaps", &part_a.gaps);
     out.push_str("## Key themes and representative quotes\n\n");
@@ -160,18 +198,35 @@ pub fn part_a(header: &Header, inputs: &RunInputs, profile: &Profile, evidence: 
 }
 
 /// Part B: the use cases with their deep dives, roadmap, risks and KPIs (step 7).
-pub fn part_b(header: &Header, ideas: &[UseCaseIdea], deep_dives: &[DeepDive], part_b: &PartB) -> String {
+pub fn part_b(
+    header: &Header,
+    ideas: &[UseCaseIdea],
+    deep_dives: &[DeepDive],
+    part_b: &PartB,
+) -> String {
     let mut out = String::new();
-    header.write(&mut out, &format!("{}: AI use cases, Part B (enhanced)", header.company));
+    header.write(
+        &mut out,
+        &format!("{}: AI use cases, Part B (enhanced)", header.company),
+    );
     section(&mut out, 2, "Overview", &part_b.overview);
     out.push_str("## Use cases\n\n");
     for (number, (idea, deep)) in ideas.iter().zip(deep_dives).enumerate() {
-        out.push_str(&format!("### Use case {}: {}\n\n", number + 1, line(&idea.title)));
+        out.push_str(&format!(
+            "### Use case {}: {}\n\n",
+            number + 1,
+            line(&idea.title)
+        ));
         use_case_sections(&mut out, deep);
     }
     section(&mut out, 2, "Implementation roadmap", &part_b.roadmap);
     section(&mut out, 2, "KPI framework", &part_b.kpi_framework);
-    section(&mut out, 2, "Risks and governance", &part_b.risks_and_governance);
+    section(
+        &mut out,
+        2,
+        "Risks and governance",
+        &part_b.risks_and_governance,
+    );
     out
 }
 
@@ -191,17 +246,33 @@ fn use_case_sections(out: &mut String, deep: &DeepDive) {
 }
 
 /// The final report (step 10), from the validated style-pass result.
-pub fn final_report(header: &Header, inputs: &RunInputs, report: &Report, sources: &[Source]) -> String {
+pub fn final_report(
+    header: &Header,
+    inputs: &RunInputs,
+    report: &Report,
+    sources: &[Source],
+) -> String {
     let mut out = String::new();
-    header.write(&mut out, &format!("AI agent-readiness report: {}", header.company));
+    header.write(
+        &mut out,
+        &format!("AI agent-readiness report: {}", header.company),
+    );
     section(&mut out, 2, SECTIONS[0], &report.executive_summary);
     section(&mut out, 2, SECTIONS[1], &report.company_profile);
-    out.push_str(&format!("## {}\n\n{}\n\n", SECTIONS[2], readiness(inputs, &report.readiness_evidence)));
+    out.push_str(&format!(
+        "## {}\n\n{}\n\n",
+        SECTIONS[2],
+        readiness(inputs, &report.readiness_evidence)
+    ));
     out.push_str(&format!("## {}\n\n", SECTIONS[3]));
     themes(&mut out, &report.themes);
     out.push_str(&format!("## {}\n\n", SECTIONS[4]));
     for (number, use_case) in report.use_cases.iter().enumerate() {
-        out.push_str(&format!("### Use case {}: {}\n\n", number + 1, line(&use_case.title)));
+        out.push_str(&format!(
+            "### Use case {}: {}\n\n",
+            number + 1,
+            line(&use_case.title)
+        ));
         let deep = DeepDive {
             problem: use_case.problem.clone(),
             proposed_solution: use_case.proposed_solution.clone(),
@@ -227,7 +298,12 @@ pub fn final_report(header: &Header, inputs: &RunInputs, report: &Report, source
                 Some(id) => format!("Drive id `{id}`"),
                 None => "not from Drive".to_string(),
             };
-            out.push_str(&format!("{}. {}: `{}` ({drive})\n", number + 1, source.filename, source.path));
+            out.push_str(&format!(
+                "{}. {}: `{}` ({drive})\n",
+                number + 1,
+                source.filename,
+                source.path
+            ));
         }
     }
     out
@@ -239,7 +315,10 @@ mod tests {
 
     #[test]
     fn model_headings_are_demoted_and_titles_flattened() {
-        assert_eq!(block("  ## Sneaky section ##\nText\n#hashtag stays"), "**Sneaky section**\nText\n#hashtag stays");
+        assert_eq!(
+            block("  ## Sneaky section ##\nText\n#hashtag stays"),
+            "**Sneaky section**\nText\n#hashtag stays"
+        );
         assert_eq!(line("# Invoice\n  agent "), "Invoice agent");
     }
 }

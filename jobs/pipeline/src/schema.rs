@@ -22,8 +22,10 @@ fn array(items: Value, min: usize, max: usize, description: &str) -> Value {
 /// A closed object requiring every property, as strict mode wants.
 fn object(properties: &[(&str, Value)]) -> Value {
     let required: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
-    let properties: Map<String, Value> =
-        properties.iter().map(|(name, schema)| (name.to_string(), schema.clone())).collect();
+    let properties: Map<String, Value> = properties
+        .iter()
+        .map(|(name, schema)| (name.to_string(), schema.clone()))
+        .collect();
     json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
 }
 
@@ -40,11 +42,26 @@ pub struct Profile {
 impl Profile {
     pub fn schema() -> Value {
         object(&[
-            ("overview", text("What the company does, for whom, where; size and history if known.")),
-            ("business_model", text("How the company creates and captures value.")),
-            ("operations", text("How the core processes run today, including manual work.")),
-            ("technology_and_data", text("Systems, tools and data the company has and how they are used.")),
-            ("people_and_culture", text("Skills, roles, attitudes to change and to AI.")),
+            (
+                "overview",
+                text("What the company does, for whom, where; size and history if known."),
+            ),
+            (
+                "business_model",
+                text("How the company creates and captures value."),
+            ),
+            (
+                "operations",
+                text("How the core processes run today, including manual work."),
+            ),
+            (
+                "technology_and_data",
+                text("Systems, tools and data the company has and how they are used."),
+            ),
+            (
+                "people_and_culture",
+                text("Skills, roles, attitudes to change and to AI."),
+            ),
         ])
     }
 }
@@ -65,7 +82,9 @@ fn theme_schema() -> Value {
         (
             "quotes",
             array(
-                text("A verbatim quote in double quotes followed by its citation [source: FILENAME]."),
+                text(
+                    "A verbatim quote in double quotes followed by its citation [source: FILENAME].",
+                ),
                 1,
                 4,
                 "Representative quotes for the theme.",
@@ -82,7 +101,10 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn schema() -> Value {
-        object(&[("themes", array(theme_schema(), 3, 6, "The main themes of the documents."))])
+        object(&[(
+            "themes",
+            array(theme_schema(), 3, 6, "The main themes of the documents."),
+        )])
     }
 }
 
@@ -99,11 +121,23 @@ pub struct PartA {
 impl PartA {
     pub fn schema() -> Value {
         object(&[
-            ("executive_summary", text("The current state and readiness in one or two paragraphs.")),
-            ("current_state", text("The company's current state as regards AI agents and automation.")),
-            ("readiness_evidence", text("What the evidence says about the given readiness score and category.")),
+            (
+                "executive_summary",
+                text("The current state and readiness in one or two paragraphs."),
+            ),
+            (
+                "current_state",
+                text("The company's current state as regards AI agents and automation."),
+            ),
+            (
+                "readiness_evidence",
+                text("What the evidence says about the given readiness score and category."),
+            ),
             ("strengths", text("Strengths to build on.")),
-            ("gaps", text("Gaps to close before or while adopting AI agents.")),
+            (
+                "gaps",
+                text("Gaps to close before or while adopting AI agents."),
+            ),
         ])
     }
 }
@@ -127,11 +161,25 @@ impl UseCaseIdeas {
     pub fn schema(count: usize) -> Value {
         let idea = object(&[
             ("title", text("A short, distinctive title.")),
-            ("problem", text("The problem or opportunity, grounded in the documents.")),
-            ("proposed_solution", text("The AI agent or automation proposed.")),
+            (
+                "problem",
+                text("The problem or opportunity, grounded in the documents."),
+            ),
+            (
+                "proposed_solution",
+                text("The AI agent or automation proposed."),
+            ),
             ("expected_value", text("The value expected.")),
         ]);
-        object(&[("use_cases", array(idea, count, count, "Exactly the requested number of distinct use cases."))])
+        object(&[(
+            "use_cases",
+            array(
+                idea,
+                count,
+                count,
+                "Exactly the requested number of distinct use cases.",
+            ),
+        )])
     }
 }
 
@@ -150,10 +198,22 @@ pub struct DeepDive {
 fn deep_dive_properties() -> Vec<(&'static str, Value)> {
     vec![
         ("problem", text("The problem in detail, with evidence.")),
-        ("proposed_solution", text("How the solution works, step by step, and who uses it.")),
-        ("expected_value_and_kpis", text("Expected value and the KPIs that measure it, with baselines where known.")),
-        ("feasibility_and_effort", text("Feasibility, effort, cost drivers and timeline.")),
-        ("data_and_systems_needed", text("Data sources and systems needed, and their state.")),
+        (
+            "proposed_solution",
+            text("How the solution works, step by step, and who uses it."),
+        ),
+        (
+            "expected_value_and_kpis",
+            text("Expected value and the KPIs that measure it, with baselines where known."),
+        ),
+        (
+            "feasibility_and_effort",
+            text("Feasibility, effort, cost drivers and timeline."),
+        ),
+        (
+            "data_and_systems_needed",
+            text("Data sources and systems needed, and their state."),
+        ),
         ("risks", text("Risks and how to mitigate them.")),
         ("first_steps", text("The first concrete steps.")),
     ]
@@ -177,10 +237,22 @@ pub struct PartB {
 impl PartB {
     pub fn schema() -> Value {
         object(&[
-            ("overview", text("How the use cases fit together and which to start with.")),
-            ("roadmap", text("An implementation roadmap in phases, with timing and dependencies.")),
-            ("risks_and_governance", text("Cross-cutting risks and the governance to manage them.")),
-            ("kpi_framework", text("How success is measured across the use cases.")),
+            (
+                "overview",
+                text("How the use cases fit together and which to start with."),
+            ),
+            (
+                "roadmap",
+                text("An implementation roadmap in phases, with timing and dependencies."),
+            ),
+            (
+                "risks_and_governance",
+                text("Cross-cutting risks and the governance to manage them."),
+            ),
+            (
+                "kpi_framework",
+                text("How success is measured across the use cases."),
+            ),
         ])
     }
 }
@@ -216,11 +288,36 @@ impl Report {
         let mut use_case = vec![("title", text("The use case's title."))];
         use_case.extend(deep_dive_properties());
         object(&[
-            ("executive_summary", text("The whole report in a few paragraphs, for a busy executive.")),
-            ("company_profile", text("The company as its documents show it.")),
-            ("readiness_evidence", text("What the evidence says about the readiness score and category.")),
-            ("themes", array(theme_schema(), 3, 6, "Key themes with representative quotes.")),
-            ("use_cases", array(object(&use_case), count, count, "Exactly the requested number of use cases, in order.")),
+            (
+                "executive_summary",
+                text("The whole report in a few paragraphs, for a busy executive."),
+            ),
+            (
+                "company_profile",
+                text("The company as its documents show it."),
+            ),
+            (
+                "readiness_evidence",
+                text("What the evidence says about the readiness score and category."),
+            ),
+            (
+                "themes",
+                array(
+                    theme_schema(),
+                    3,
+                    6,
+                    "Key themes with representative quotes.",
+                ),
+            ),
+            (
+                "use_cases",
+                array(
+                    object(&use_case),
+                    count,
+                    count,
+                    "Exactly the requested number of use cases, in order.",
+                ),
+            ),
             ("roadmap", text("The implementation roadmap.")),
             ("risks_and_governance", text("Risks and governance.")),
             ("next_steps", text("The next steps for the company.")),
@@ -236,8 +333,12 @@ mod tests {
     fn assert_strict(schema: &Value) {
         if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
             assert_eq!(schema["additionalProperties"], false);
-            let required: Vec<&str> =
-                schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
             for (name, property) in properties {
                 assert!(required.contains(&name.as_str()), "{name} not required");
                 assert_strict(property);

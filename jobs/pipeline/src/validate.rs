@@ -44,23 +44,42 @@ fn citations(text: &str) -> Vec<Option<String>> {
 
 /// The documents a citation names: the whole name, or, failing that, a `;`- or `,`-separated
 /// list of names that all resolve (models sometimes cite two documents in one bracket).
-fn resolve<'a>(name: &str, by_filename: &BTreeMap<&str, &'a Document>) -> Option<Vec<&'a Document>> {
+fn resolve<'a>(
+    name: &str,
+    by_filename: &BTreeMap<&str, &'a Document>,
+) -> Option<Vec<&'a Document>> {
     if let Some(document) = by_filename.get(name) {
         return Some(vec![*document]);
     }
-    let parts: Vec<&str> = name.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = name
+        .split([';', ','])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.len() < 2 {
         return None;
     }
-    parts.iter().map(|part| by_filename.get(part).copied()).collect()
+    parts
+        .iter()
+        .map(|part| by_filename.get(part).copied())
+        .collect()
 }
 
 /// Every text of the report with where it sits, for messages.
 fn texts(report: &Report) -> Vec<(String, &str)> {
     let mut texts = vec![
-        ("executive summary".to_string(), report.executive_summary.as_str()),
-        ("company profile".to_string(), report.company_profile.as_str()),
-        ("readiness assessment".to_string(), report.readiness_evidence.as_str()),
+        (
+            "executive summary".to_string(),
+            report.executive_summary.as_str(),
+        ),
+        (
+            "company profile".to_string(),
+            report.company_profile.as_str(),
+        ),
+        (
+            "readiness assessment".to_string(),
+            report.readiness_evidence.as_str(),
+        ),
     ];
     for (t, theme) in report.themes.iter().enumerate() {
         texts.push((format!("theme {} title", t + 1), theme.title.as_str()));
@@ -80,18 +99,35 @@ fn texts(report: &Report) -> Vec<(String, &str)> {
             &use_case.risks,
             &use_case.first_steps,
         ];
-        for (heading, text) in std::iter::once(&"Title").chain(USE_CASE_SECTIONS.iter()).zip(fields) {
-            texts.push((format!("use case {} {}", u + 1, heading.to_lowercase()), text.as_str()));
+        for (heading, text) in std::iter::once(&"Title")
+            .chain(USE_CASE_SECTIONS.iter())
+            .zip(fields)
+        {
+            texts.push((
+                format!("use case {} {}", u + 1, heading.to_lowercase()),
+                text.as_str(),
+            ));
         }
     }
-    texts.push(("implementation roadmap".to_string(), report.roadmap.as_str()));
-    texts.push(("risks and governance".to_string(), report.risks_and_governance.as_str()));
+    texts.push((
+        "implementation roadmap".to_string(),
+        report.roadmap.as_str(),
+    ));
+    texts.push((
+        "risks and governance".to_string(),
+        report.risks_and_governance.as_str(),
+    ));
     texts.push(("next steps".to_string(), report.next_steps.as_str()));
     texts
 }
 
 fn listed(problems: &[String]) -> String {
-    let mut text = problems.iter().take(MAX_LISTED).cloned().collect::<Vec<_>>().join("; ");
+    let mut text = problems
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
     if problems.len() > MAX_LISTED {
         text.push_str(&format!("; and {} more", problems.len() - MAX_LISTED));
     }
@@ -99,24 +135,34 @@ fn listed(problems: &[String]) -> String {
 }
 
 /// Checks the report's content; on success, the cited documents in order of first citation.
-pub fn content(report: &Report, expected: usize, documents: &[Document]) -> Result<Vec<Source>, String> {
+pub fn content(
+    report: &Report,
+    expected: usize,
+    documents: &[Document],
+) -> Result<Vec<Source>, String> {
     let mut problems = Vec::new();
-    if let Err(problem) = check_titles(report.use_cases.iter().map(|u| u.title.as_str()), expected) {
+    if let Err(problem) = check_titles(report.use_cases.iter().map(|u| u.title.as_str()), expected)
+    {
         problems.push(problem);
     }
     if report.themes.is_empty() {
         problems.push("the report has no key themes".to_string());
     }
     let texts = texts(report);
-    let empty: Vec<String> =
-        texts.iter().filter(|(_, text)| text.trim().is_empty()).map(|(place, _)| place.clone()).collect();
+    let empty: Vec<String> = texts
+        .iter()
+        .filter(|(_, text)| text.trim().is_empty())
+        .map(|(place, _)| place.clone())
+        .collect();
     if !empty.is_empty() {
         problems.push(format!("empty sections: {}", listed(&empty)));
     }
 
     let mut by_filename: BTreeMap<&str, &Document> = BTreeMap::new();
     for document in documents {
-        by_filename.entry(document.filename.as_str()).or_insert(document);
+        by_filename
+            .entry(document.filename.as_str())
+            .or_insert(document);
     }
     let mut sources: Vec<Source> = Vec::new();
     let mut unresolved = Vec::new();
@@ -144,7 +190,11 @@ pub fn content(report: &Report, expected: usize, documents: &[Document]) -> Resu
         }
     }
     if !unresolved.is_empty() {
-        let known = if documents.is_empty() { " (this run has no documents)" } else { "" };
+        let known = if documents.is_empty() {
+            " (this run has no documents)"
+        } else {
+            ""
+        };
         problems.push(format!(
             "{} citation(s) name no document listed in data/.ready{known}: {}",
             unresolved.len(),
@@ -152,9 +202,16 @@ pub fn content(report: &Report, expected: usize, documents: &[Document]) -> Resu
         ));
     }
     if !cut_off.is_empty() {
-        problems.push(format!("citations cut off before their closing bracket (truncated text) in: {}", listed(&cut_off)));
+        problems.push(format!(
+            "citations cut off before their closing bracket (truncated text) in: {}",
+            listed(&cut_off)
+        ));
     }
-    if problems.is_empty() { Ok(sources) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(sources)
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// Checks the assembled Markdown: every section heading once and in order, each with a body;
@@ -171,16 +228,36 @@ pub fn structure(markdown: &str, expected: usize) -> Result<(), String> {
             last.2 = true;
         }
     }
-    let sections: Vec<&str> = headings.iter().filter(|h| h.0 == 2).map(|h| h.1.as_str()).collect();
+    let sections: Vec<&str> = headings
+        .iter()
+        .filter(|h| h.0 == 2)
+        .map(|h| h.1.as_str())
+        .collect();
     if sections != SECTIONS {
-        return Err(format!("sections are [{}], expected [{}]", sections.join(", "), SECTIONS.join(", ")));
+        return Err(format!(
+            "sections are [{}], expected [{}]",
+            sections.join(", "),
+            SECTIONS.join(", ")
+        ));
     }
-    let use_cases = headings.iter().filter(|h| h.0 == 3 && h.1.starts_with("Use case ")).count();
+    let use_cases = headings
+        .iter()
+        .filter(|h| h.0 == 3 && h.1.starts_with("Use case "))
+        .count();
     if use_cases != expected {
         return Err(format!("{use_cases} use cases, expected {expected}"));
     }
-    let subsections: Vec<&str> = headings.iter().filter(|h| h.0 == 4).map(|h| h.1.as_str()).collect();
-    let wanted: Vec<&str> = USE_CASE_SECTIONS.iter().copied().cycle().take(USE_CASE_SECTIONS.len() * expected).collect();
+    let subsections: Vec<&str> = headings
+        .iter()
+        .filter(|h| h.0 == 4)
+        .map(|h| h.1.as_str())
+        .collect();
+    let wanted: Vec<&str> = USE_CASE_SECTIONS
+        .iter()
+        .copied()
+        .cycle()
+        .take(USE_CASE_SECTIONS.len() * expected)
+        .collect();
     if subsections != wanted {
         return Err("use-case subsections are missing or out of order".to_string());
     }
@@ -224,7 +301,11 @@ mod tests {
             executive_summary: text.to_string(),
             company_profile: text.to_string(),
             readiness_evidence: text.to_string(),
-            themes: vec![Theme { title: "T".into(), summary: text.into(), quotes: vec![text.into()] }],
+            themes: vec![Theme {
+                title: "T".into(),
+                summary: text.into(),
+                quotes: vec![text.into()],
+            }],
             use_cases: (1..=count).map(use_case).collect(),
             roadmap: text.to_string(),
             risks_and_governance: text.to_string(),
@@ -235,7 +316,12 @@ mod tests {
     #[test]
     fn citations_resolve_to_listed_documents_in_order_of_first_use() {
         let docs = [document("a.md"), document("b.pdf")];
-        let sources = content(&report("See [source: b.pdf] and [source: a.md; b.pdf].", 2), 2, &docs).unwrap();
+        let sources = content(
+            &report("See [source: b.pdf] and [source: a.md; b.pdf].", 2),
+            2,
+            &docs,
+        )
+        .unwrap();
         let paths: Vec<&str> = sources.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths, ["data/b.pdf", "data/a.md"]);
         assert_eq!(sources[0].drive_id.as_deref(), Some("drive-b.pdf"));
@@ -245,13 +331,19 @@ mod tests {
     fn unresolved_cut_off_and_missing_content_are_each_named() {
         let docs = [document("a.md")];
         let err = content(&report("Claim [source: ghost.pdf].", 1), 1, &docs).unwrap_err();
-        assert!(err.contains("\"ghost.pdf\" (in executive summary)"), "{err}");
+        assert!(
+            err.contains("\"ghost.pdf\" (in executive summary)"),
+            "{err}"
+        );
         let err = content(&report("Claim [source: a.m", 1), 1, &docs).unwrap_err();
         assert!(err.contains("cut off"), "{err}");
         let mut short = report("Fine.", 3);
         short.next_steps = " ".into();
         let err = content(&short, 2, &docs).unwrap_err();
-        assert!(err.contains("3 use cases instead of exactly 2") && err.contains("next steps"), "{err}");
+        assert!(
+            err.contains("3 use cases instead of exactly 2") && err.contains("next steps"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 
 const SECTIONS: [&str; 9] = [
@@ -29,15 +31,27 @@ const SUBSECTIONS: [&str; 7] = [
 
 /// Every section once, in order, with text under it; `n` use cases with every subsection.
 fn assert_complete(report: &str, n: usize) {
-    let headings: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("## ")).collect();
+    let headings: Vec<&str> = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .collect();
     assert_eq!(headings, SECTIONS, "{report}");
-    let use_cases: Vec<&str> = report.lines().filter(|l| l.starts_with("### Use case ")).collect();
+    let use_cases: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("### Use case "))
+        .collect();
     assert_eq!(use_cases.len(), n, "{use_cases:?}");
     for (k, heading) in use_cases.iter().enumerate() {
-        assert!(heading.starts_with(&format!("### Use case {}: ", k + 1)), "{heading}");
+        assert!(
+            heading.starts_with(&format!("### Use case {}: ", k + 1)),
+            "{heading}"
+        );
     }
     for sub in SUBSECTIONS {
-        let count = report.lines().filter(|l| *l == format!("#### {sub}")).count();
+        let count = report
+            .lines()
+            .filter(|l| *l == format!("#### {sub}"))
+            .count();
         assert_eq!(count, n, "#### {sub}");
     }
     // No heading is followed directly by the next heading of the same or a higher level.
@@ -47,7 +61,6 @@ fn assert_complete(report: &str, n: usize) {
         let (a, b) = (level(pair[0]), level(pair[1]));
         assert!(!(a > 0 && b > 0 && b <= a), "empty section {:?}", pair[0]);
     }
-    assert!(report.contains("**Readiness score:** 42/100 · **Category:** Adopter"));
 }
 
 /// The document's own sentence, quoted and cited to it, and the Sources entry with its path
@@ -56,20 +69,27 @@ fn assert_grounded(report: &str) {
     let cited = format!("{DISTINCTIVE}\" [source: {DISTINCTIVE_FILE}]");
     assert!(report.contains(&cited), "{cited} not in:\n{report}");
     let sources = &report[report.find("## Sources").unwrap()..];
-    let entry = sources.lines().find(|l| l.contains(DISTINCTIVE_FILE)).expect("ops review in Sources");
-    assert!(entry.contains(DISTINCTIVE_PATH) && entry.contains(DISTINCTIVE_DRIVE_ID), "{entry}");
+    let entry = sources
+        .lines()
+        .find(|l| l.contains(DISTINCTIVE_FILE))
+        .expect("ops review in Sources");
+    assert!(
+        entry.contains(DISTINCTIVE_PATH) && entry.contains(DISTINCTIVE_DRIVE_ID),
+        "{entry}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn acme_report_with_seven_use_cases_is_complete_grounded_and_not_paid_twice() {
+async fn seven_use_cases_complete_grounded_metered_and_never_paid_twice() {
     let fixture = Fixture::start(emulator::Config::new()).await;
-    fixture.upstream(&ACME_DOCS).await;
+    fixture.upstream(&robotics_docs()).await;
 
     let output = fixture.run(7, &[]).await;
     assert!(output.status.success(), "{}", logs(&output));
     let (marker, report) = fixture.final_report();
     assert_complete(&report, 7);
     assert_grounded(&report);
+    assert!(report.contains("**Readiness score:** 42/100 · **Category:** Adopter"));
     assert!(report.contains("- **Company:** Acme Robotics"));
     assert!(report.contains(&format!("- **Run id:** {RUN_ID}")));
     assert!(report.contains("- **Model set:** gpt5 (content: gpt-5, style: gpt-5-nano)"));
@@ -81,9 +101,20 @@ async fn acme_report_with_seven_use_cases_is_complete_grounded_and_not_paid_twic
         let files: Vec<_> = std::fs::read_dir(dir.join(folder)).unwrap().collect();
         assert_eq!(files.len(), 1, "{folder}");
     }
-    let part_b = std::fs::read_dir(dir.join("part_b")).unwrap().next().unwrap().unwrap().path();
+    let part_b = std::fs::read_dir(dir.join("part_b"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let part_b = std::fs::read_to_string(part_b).unwrap();
-    assert_eq!(part_b.lines().filter(|l| l.starts_with("### Use case ")).count(), 7);
+    assert_eq!(
+        part_b
+            .lines()
+            .filter(|l| l.starts_with("### Use case "))
+            .count(),
+        7
+    );
 
     // Marker: the report, its details, tokens per step and cost.
     assert_eq!(marker.run_id, RUN_ID);
@@ -94,8 +125,20 @@ async fn acme_report_with_seven_use_cases_is_complete_grounded_and_not_paid_twic
     assert!(marker.details["cost_usd"].as_f64().unwrap() > 0.0);
     assert_eq!(marker.metrics["input_tokens"], input_tokens);
     for step in 2..=9 {
-        assert!(marker.metrics[&format!("step_{step}_input_tokens")].as_u64().unwrap() > 0, "step {step}");
-        assert!(marker.metrics[&format!("step_{step}_output_tokens")].as_u64().unwrap() > 0, "step {step}");
+        assert!(
+            marker.metrics[&format!("step_{step}_input_tokens")]
+                .as_u64()
+                .unwrap()
+                > 0,
+            "step {step}"
+        );
+        assert!(
+            marker.metrics[&format!("step_{step}_output_tokens")]
+                .as_u64()
+                .unwrap()
+                > 0,
+            "step {step}"
+        );
     }
     assert_eq!(marker.metrics["final_report_size"], report.len());
     assert!(marker.metrics["part_a_length"].as_u64().unwrap() > 0);
@@ -106,13 +149,18 @@ async fn acme_report_with_seven_use_cases_is_complete_grounded_and_not_paid_twic
     for k in 1..=10 {
         let prefix = format!("[STEP {k}/10]");
         assert!(
-            lines.iter().any(|l| l["step"] == k && l["message"].as_str().unwrap().starts_with(&prefix)),
+            lines
+                .iter()
+                .any(|l| l["step"] == k && l["message"].as_str().unwrap().starts_with(&prefix)),
             "{prefix} missing"
         );
     }
     assert!(metric(&output, "step_6_input_tokens").unwrap() > 0.0);
     assert!(metric(&output, "step_9_output_tokens").unwrap() > 0.0);
-    assert_eq!(metric(&output, "cost_usd"), marker.metrics["cost_usd"].as_f64());
+    assert_eq!(
+        metric(&output, "cost_usd"),
+        marker.metrics["cost_usd"].as_f64()
+    );
     assert_eq!(metric(&output, "input_tokens"), Some(input_tokens as f64));
 
     // Same inputs again: already done, no model call, nothing new written.
@@ -120,13 +168,17 @@ async fn acme_report_with_seven_use_cases_is_complete_grounded_and_not_paid_twic
     assert!(again.status.success(), "{}", logs(&again));
     assert!(logs(&again).contains("already done"), "{}", logs(&again));
     assert_eq!(fixture.responses(), 14);
-    assert_eq!(std::fs::read_dir(dir.final_dir()).unwrap().count(), 2, "report and marker only");
+    assert_eq!(
+        std::fs::read_dir(dir.final_dir()).unwrap().count(),
+        2,
+        "report and marker only"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_use_case() {
+async fn the_cheap_model_set_writes_with_its_own_models() {
     let fixture = Fixture::start(emulator::Config::new()).await;
-    fixture.upstream(&ACME_DOCS).await;
+    fixture.upstream(&robotics_docs()).await;
     let output = fixture.run(1, &["--model-set", "cheap"]).await;
     assert!(output.status.success(), "{}", logs(&output));
     let (marker, report) = fixture.final_report();
@@ -134,19 +186,6 @@ async fn one_use_case() {
     assert_grounded(&report);
     assert_eq!(marker.details["use_cases_count"], 1);
     assert!(report.contains("- **Model set:** cheap (content: gpt-4.1-mini, style: gpt-4.1-nano)"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn twenty_use_cases() {
-    let fixture = Fixture::start(emulator::Config::new()).await;
-    fixture.upstream(&ACME_DOCS).await;
-    let output = fixture.run(20, &["--max-concurrent-calls", "8"]).await;
-    assert!(output.status.success(), "{}", logs(&output));
-    let (marker, report) = fixture.final_report();
-    assert_complete(&report, 20);
-    assert_grounded(&report);
-    assert_eq!(marker.details["use_cases_count"], 20);
-    assert_eq!(fixture.responses(), 4 + 20 + 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -162,4 +201,105 @@ async fn without_documents_the_report_says_it_rests_on_the_profile_alone() {
     let sources = &report[report.find("## Sources").unwrap()..];
     assert!(sources.contains(note), "{sources}");
     assert!(!report.contains("[source:"), "nothing to cite");
+}
+
+/// The Markdown documents of `examples/acme/drive` as `setup` would hand them over: a Google
+/// Doc (`X.gdoc.md`) exported as `X.md`, every document under `data/` with its folder kept.
+fn example_docs() -> Vec<Doc> {
+    fn walk(root: &Path, dir: &Path, docs: &mut Vec<Doc>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, docs);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace(".gdoc.md", ".md");
+                docs.push(Doc {
+                    drive_id: format!("1Example{:0>25}", docs.len()),
+                    path: format!("data/{relative}"),
+                    text: std::fs::read_to_string(&path).unwrap(),
+                });
+            }
+        }
+    }
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/acme/drive"
+    ));
+    let mut docs = Vec::new();
+    walk(root, root, &mut docs);
+    docs.sort_by(|a, b| a.path.cmp(&b.path));
+    docs
+}
+
+/// The example's inputs file with `use_cases` use cases: a complete report whose quotes are
+/// sentences of the documents they cite.
+async fn example_report(use_cases: usize) {
+    let docs = example_docs();
+    assert!(docs.len() >= 3, "{docs:?}");
+    let fixture = Fixture::start_for(emulator::Config::new(), "acme_logistics_gmbh").await;
+    fixture.upstream(&docs).await;
+    let inputs = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/acme/inputs.yaml"
+    );
+    let count = use_cases.to_string();
+    let output = fixture
+        .bare_command(&["--inputs-file", inputs, "--use-cases-count", &count])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", logs(&output));
+    let (marker, report) = fixture.final_report();
+    assert_eq!(marker.details["use_cases_count"], use_cases);
+    assert_complete(&report, use_cases);
+    assert!(report.contains("- **Company:** Acme Logistics GmbH"));
+
+    // Every quote line is a sentence of the document it cites, word for word.
+    let normalise = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut quotes = 0;
+    for line in report.lines() {
+        let line = line.strip_prefix("> ").unwrap_or(line);
+        let Some((quote, cited)) = line
+            .strip_prefix('"')
+            .and_then(|l| l.rsplit_once("\" [source: "))
+        else {
+            continue;
+        };
+        let filename = cited.strip_suffix(']').unwrap();
+        let doc = docs
+            .iter()
+            .find(|d| d.path.ends_with(&format!("/{filename}")))
+            .expect(filename);
+        assert!(
+            normalise(&doc.text).contains(quote),
+            "{quote:?} is not in {}",
+            doc.path
+        );
+        let sources = &report[report.find("## Sources").unwrap()..];
+        assert!(
+            sources.contains(&format!("`{}` (Drive id `{}`)", doc.path, doc.drive_id)),
+            "{sources}"
+        );
+        quotes += 1;
+    }
+    assert!(quotes >= use_cases, "{quotes} quotes in:\n{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_company_with_one_use_case() {
+    example_report(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_company_with_seven_use_cases() {
+    example_report(7).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn example_company_with_twenty_use_cases() {
+    example_report(20).await;
 }

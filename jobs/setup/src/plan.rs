@@ -65,7 +65,11 @@ pub struct Plan {
 fn export_formats(mime: &str) -> Option<Vec<ExportFormat>> {
     let format = |mime, ext, convert| ExportFormat { mime, ext, convert };
     match mime {
-        DOC_MIME => Some(vec![format("text/markdown", ".md", None), format(DOCX_MIME, ".docx", None)]),
+        DOC_MIME => Some(vec![
+            format("text/markdown", ".md", None),
+            format(DOCX_MIME, ".docx", None),
+            format("text/plain", ".txt", None),
+        ]),
         SLIDES_MIME => Some(vec![format("application/pdf", ".pdf", None), format("text/plain", ".txt", None)]),
         SHEET_MIME => Some(vec![
             format(XLSX_MIME, ".md", Some(Treatment::Workbook)),

@@ -85,10 +85,14 @@ pub async fn run(cli: Cli) -> Result<()> {
     let receipt_path = out_dir.upload_receipt(&report.run_id);
 
     if cli.dry_run {
-        print_plan(&report, &upload, &folder_id, &receipt_path, &cli);
-        println!(
-            "  credentials:   {} (service account {client_email})",
-            key_path.display()
+        let credentials = format!("{} (service account {client_email})", key_path.display());
+        print_plan(
+            &report,
+            &upload,
+            &folder_id,
+            &receipt_path,
+            &credentials,
+            cli.force,
         );
         return Ok(());
     }
@@ -180,7 +184,8 @@ fn print_plan(
     upload: &Upload,
     folder_id: &str,
     receipt_path: &Path,
-    cli: &Cli,
+    credentials: &str,
+    force: bool,
 ) {
     println!("upload plan (dry run: nothing is sent or written)");
     println!("  run_id:        {}", report.run_id);
@@ -213,7 +218,8 @@ fn print_plan(
         report.run_id
     );
     println!("  receipt:       {}", receipt_path.display());
-    if cli.force {
+    println!("  credentials:   {credentials}");
+    if force {
         println!("  --force:       upload even if the receipt says it is done");
     }
 }

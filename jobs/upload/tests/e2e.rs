@@ -21,6 +21,9 @@ use shared::roots::{RootArgs, Roots};
 
 const JOBS: [&str; 4] = ["setup", "vectorize", "pipeline", "upload"];
 const GOOGLE_DOC_MIME: &str = "application/vnd.google-apps.document";
+/// A distinctive fact of the example company, stated only in a seeded Google Doc.
+const FACT: &str = "1,400 customs declarations a month";
+const FACT_SOURCE: &str = "examples/acme/drive/Customs Backlog Review.gdoc.md";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -50,6 +53,11 @@ struct Demo {
 impl Demo {
     async fn start() -> Demo {
         let example = repo_root().join("examples/acme");
+        assert!(
+            example.join("drive").is_dir(),
+            "{} is missing: the example company",
+            example.display()
+        );
         let emulator = Emulator::start(Config::new().seed_drive(example.join("drive")))
             .await
             .unwrap();
@@ -149,24 +157,6 @@ fn normalize(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The text of every seeded Google Doc (`Name.gdoc.md`).
-fn seeded_google_docs() -> Vec<String> {
-    let mut docs = Vec::new();
-    let mut dirs = vec![repo_root().join("examples/acme/drive")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if name.ends_with(".gdoc.md") && !name.contains(".trashed") {
-                docs.push(std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
-    docs
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_company_end_to_end_offline() {
     let demo = Demo::start().await;
@@ -219,24 +209,30 @@ async fn the_example_company_end_to_end_offline() {
         !google_doc_names.is_empty(),
         "no seeded Google Doc was indexed: {indexed:#?}"
     );
-    let doc_texts: Vec<String> = seeded_google_docs()
-        .iter()
-        .map(|text| normalize(text))
-        .collect();
-    let quoted_from_a_doc = citations(&report).into_iter().any(|(quote, cited)| {
-        google_doc_names.contains(&cited.as_str())
-            && quote.len() > 20
-            && doc_texts
-                .iter()
-                .any(|text| text.contains(&normalize(&quote)))
-    });
+    let doc = std::fs::read_to_string(repo_root().join(FACT_SOURCE)).unwrap();
+    assert!(doc.contains(FACT), "{FACT_SOURCE} no longer says {FACT:?}");
+    let (quote, cited) = citations(&report)
+        .into_iter()
+        .find(|(quote, _)| quote.contains(FACT))
+        .unwrap_or_else(|| {
+            panic!("{FACT:?} is not quoted with a citation in the report:\n{report}")
+        });
     assert!(
-        quoted_from_a_doc,
-        "no quote from a seeded Google Doc ({google_doc_names:?}) with its citation in:\n{report}"
+        google_doc_names.contains(&cited.as_str()),
+        "{quote:?} cites {cited:?}, not the Google Doc {google_doc_names:?}"
+    );
+    assert!(
+        normalize(&doc).contains(&normalize(&quote)),
+        "{quote:?} is not verbatim from {FACT_SOURCE}"
     );
 
     // A second full run pays for nothing and uploads nothing.
     let before = demo.costly_counts();
+    let (responses, openai_files, drive_uploads, final_files) = before;
+    assert!(
+        responses > 0 && openai_files > 0 && drive_uploads > 0 && final_files == 1,
+        "{before:?}"
+    );
     demo.run_pipeline().await;
     assert_eq!(
         demo.costly_counts(),

@@ -217,6 +217,13 @@ async fn a_rerun_uploads_nothing_and_creates_no_second_file() {
     assert_eq!(world.upload_requests(), uploads);
     assert_eq!(world.folder_files().len(), 1);
     assert_eq!(world.receipt().file_id, first.file_id);
+
+    // --force sends the report again, into the same file.
+    let forced = world.upload(&["--force"]).await;
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert!(world.upload_requests() > uploads);
+    assert_eq!(world.folder_files().len(), 1);
+    assert_eq!(world.receipt().file_id, first.file_id);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -38,6 +38,7 @@ use shared::roots::{RootArgs, Roots};
 use shared::{Error, Result};
 use tokio::sync::Mutex;
 
+use crate::openai::Sent;
 use crate::plan::{Document, Plan};
 use crate::progress::Progress;
 
@@ -198,9 +199,10 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
         plan.documents.len(),
         plan.total_bytes()
     );
-    let client = match plan.documents.is_empty() {
-        true => None,
-        false => Some(openai_client::connect(&cli.http_settings())?),
+    let client = if plan.documents.is_empty() {
+        None
+    } else {
+        Some(openai_client::connect(&cli.http_settings())?)
     };
     let _lock = StageLock::acquire(out, Stage::Vectors, &run_id)?;
     let marker_path = out.marker(Stage::Vectors, "");
@@ -272,6 +274,7 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
         return Ok(());
     };
     let progress_path = progress::path(out, &run_id);
+    let resuming = progress_path.exists();
     let mut progress = Progress::load(&progress_path, &run_id)?;
     if cli.force {
         discard(&client, &mut progress, cli.concurrency as usize).await?;
@@ -281,12 +284,27 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
     progress.save(&progress_path)?;
 
     step(2, TOTAL_STEPS, "Uploading documents");
-    let missing: Vec<Document> = plan
-        .documents
-        .iter()
-        .filter(|d| !progress.files.contains_key(&d.path))
-        .cloned()
-        .collect();
+    let unrecorded = |progress: &Progress| -> Vec<Document> {
+        plan.documents
+            .iter()
+            .filter(|d| !progress.files.contains_key(&d.path))
+            .cloned()
+            .collect()
+    };
+    if resuming && !cli.force && !unrecorded(&progress).is_empty() {
+        let adopted =
+            openai::find_unrecorded_uploads(&client, &unrecorded(&progress), progress.started_at)
+                .await?;
+        if !adopted.is_empty() {
+            tracing::info!(
+                "{} files reached OpenAI before the previous attempt stopped: adopting them",
+                adopted.len()
+            );
+            progress.files.extend(adopted);
+            progress.save(&progress_path)?;
+        }
+    }
+    let missing = unrecorded(&progress);
     tracing::info!(
         "{} already uploaded, {} to upload",
         plan.documents.len() - missing.len(),
@@ -497,8 +515,6 @@ fn counts(files: &[IndexedFile]) -> BTreeMap<String, u64> {
     counts.insert("total".to_string(), files.len() as u64);
     counts
 }
-
-use openai::Sent;
 
 fn write_record(out: &CompanyDir, record: &VectorRecord) -> Result<PathBuf> {
     let path = out.vector_record(&shared::layout::timestamp(Utc::now()));

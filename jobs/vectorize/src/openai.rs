@@ -95,6 +95,60 @@ pub async fn upload_all(
     Ok(sent.into_inner())
 }
 
+/// Files of an interrupted run that OpenAI received but the run did not live to record: uploaded
+/// since `since` under a document's upload name with its size. Adopting them keeps a resumed
+/// run from uploading those documents a second time.
+pub async fn find_unrecorded_uploads(
+    client: &OpenAi,
+    documents: &[Document],
+    since: u64,
+) -> Result<BTreeMap<String, Uploaded>> {
+    let what = "list uploaded files";
+    let wanted: BTreeMap<&str, &Document> =
+        documents.iter().map(|d| (d.filename.as_str(), d)).collect();
+    let mut found = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("purpose", "assistants".to_string()),
+            ("limit", "10000".to_string()),
+        ];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor.clone()));
+        }
+        let page = client
+            .files()
+            .query(&query)
+            .map_err(|e| map_error(e, what))?
+            .list()
+            .await
+            .map_err(|e| map_error(e, what))?;
+        for file in &page.data {
+            let Some(document) = wanted.get(file.filename.as_str()) else {
+                continue;
+            };
+            if file.created_at >= since && file.bytes.map(u64::from) == Some(document.bytes) {
+                found.insert(
+                    document.path.clone(),
+                    Uploaded {
+                        file_id: file.id.clone(),
+                        sha256: document.sha256.clone(),
+                        filename: document.filename.clone(),
+                        bytes: document.bytes,
+                    },
+                );
+            }
+        }
+        after = page
+            .last_id
+            .clone()
+            .or_else(|| page.data.last().map(|f| f.id.clone()));
+        if !page.has_more || page.data.is_empty() {
+            return Ok(found);
+        }
+    }
+}
+
 /// The run's vector store if it still serves: `None` when it was deleted (404) or expired.
 pub async fn live_store(client: &OpenAi, id: &str) -> Result<Option<String>> {
     match client.vector_stores().retrieve(id).await {

@@ -23,6 +23,10 @@ pub struct Uploaded {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub run_id: String,
+    /// When the run first started uploading (Unix seconds): files uploaded since then under a
+    /// document's name may be that run's, lost when it was killed.
+    #[serde(default)]
+    pub started_at: u64,
     #[serde(default)]
     pub vector_store_id: Option<String>,
     /// Document path (`data/...`) → its upload.
@@ -47,7 +51,10 @@ impl Progress {
                 ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Progress { run_id: run_id.to_string(), ..Progress::default() })
+                let started_at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs());
+                Ok(Progress { run_id: run_id.to_string(), started_at, ..Progress::default() })
             }
             Err(e) => Err(Error::io("read", path, e)),
         }

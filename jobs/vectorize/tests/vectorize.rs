@@ -407,7 +407,7 @@ async fn a_missing_or_revoked_key_is_refused_clearly() {
     );
 
     fx.emulator.openai().revoke_key();
-    let output = fx.run(&[]).await;
+    let output = fx.run(&["--concurrency", "1"]).await;
     assert_exit(&output, 4);
     let message = stderr(&output);
     assert!(

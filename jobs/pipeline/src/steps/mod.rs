@@ -162,7 +162,9 @@ impl Pipeline {
                 ))),
             }
         };
-        self.checkpoints.run(&step.checkpoint, &fp, step.model, compute).await
+        self.checkpoints
+            .run(&step.checkpoint, &fp, step.model, compute)
+            .await
     }
 }
 
@@ -172,18 +174,31 @@ pub fn no_check<T>(_: &T) -> std::result::Result<(), String> {
 }
 
 /// Exactly `expected` use cases with non-empty, distinct titles.
-pub fn check_titles<'a>(titles: impl Iterator<Item = &'a str>, expected: usize) -> std::result::Result<(), String> {
+pub fn check_titles<'a>(
+    titles: impl Iterator<Item = &'a str>,
+    expected: usize,
+) -> std::result::Result<(), String> {
     let titles: Vec<String> = titles.map(|t| t.trim().to_lowercase()).collect();
     if titles.len() != expected {
-        return Err(format!("it has {} use cases instead of exactly {expected}", titles.len()));
+        return Err(format!(
+            "it has {} use cases instead of exactly {expected}",
+            titles.len()
+        ));
     }
     if titles.iter().any(String::is_empty) {
         return Err("a use case has an empty title".to_string());
     }
     let mut seen = std::collections::BTreeSet::new();
-    let repeated: Vec<&str> = titles.iter().filter(|t| !seen.insert(t.as_str())).map(String::as_str).collect();
+    let repeated: Vec<&str> = titles
+        .iter()
+        .filter(|t| !seen.insert(t.as_str()))
+        .map(String::as_str)
+        .collect();
     if !repeated.is_empty() {
-        return Err(format!("use case titles repeat ({}); every use case needs a distinct title", repeated.join("; ")));
+        return Err(format!(
+            "use case titles repeat ({}); every use case needs a distinct title",
+            repeated.join("; ")
+        ));
     }
     Ok(())
 }
@@ -195,7 +210,11 @@ mod tests {
     #[test]
     fn titles_must_be_exactly_n_and_distinct() {
         assert!(check_titles(["A", "B"].into_iter(), 2).is_ok());
-        assert!(check_titles(["A"].into_iter(), 2).unwrap_err().contains("exactly 2"));
+        assert!(
+            check_titles(["A"].into_iter(), 2)
+                .unwrap_err()
+                .contains("exactly 2")
+        );
         let err = check_titles(["Invoice bot", "invoice bot "].into_iter(), 2).unwrap_err();
         assert!(err.contains("invoice bot"), "{err}");
         assert!(check_titles([" "].into_iter(), 1).is_err());

@@ -61,7 +61,9 @@ pub fn load(roots: &Roots, inputs: &RunInputs) -> Result<Loaded> {
     let bytes = std::fs::read(vector_dir.join(&record_path))
         .map_err(|e| Error::io("read the vector record", &vector_dir.join(&record_path), e))?;
     let record: VectorRecord = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::upstream(format!("{record_path} is not a valid vector record ({e}): re-run `vectorize` with --force"))
+        Error::upstream(format!(
+            "{record_path} is not a valid vector record ({e}): re-run `vectorize` with --force"
+        ))
     })?;
 
     let mut documents = Vec::new();
@@ -87,7 +89,12 @@ pub fn load(roots: &Roots, inputs: &RunInputs) -> Result<Loaded> {
             });
         }
     }
-    Ok(Loaded { run_id: data.run_id, vector_store_id: record.vector_store_id, documents, not_indexed })
+    Ok(Loaded {
+        run_id: data.run_id,
+        vector_store_id: record.vector_store_id,
+        documents,
+        not_indexed,
+    })
 }
 
 /// The vector record the marker vouches for: `vector_ids/vector_<ts>.json`.

@@ -12,7 +12,11 @@ use crate::report;
 use crate::schema::{Evidence, PartA, Profile};
 
 /// The step's result and the Part A Markdown (step 8's input).
-pub async fn run(pipeline: &Pipeline, profile: &Profile, evidence: &Evidence) -> Result<(Outcome<PartA>, String)> {
+pub async fn run(
+    pipeline: &Pipeline,
+    profile: &Profile,
+    evidence: &Evidence,
+) -> Result<(Outcome<PartA>, String)> {
     let step = ModelStep {
         checkpoint: "s04_part_a".to_string(),
         purpose: "step 4 (Part A)".to_string(),
@@ -23,7 +27,13 @@ pub async fn run(pipeline: &Pipeline, profile: &Profile, evidence: &Evidence) ->
         vars: json!({ "profile": profile, "themes": evidence.themes }),
     };
     let outcome = pipeline.run_model(step, &no_check).await?;
-    let markdown = report::part_a(&report::Header::of(pipeline), &pipeline.inputs, profile, evidence, &outcome.result);
+    let markdown = report::part_a(
+        &report::Header::of(pipeline),
+        &pipeline.inputs,
+        profile,
+        evidence,
+        &outcome.result,
+    );
     write_atomic(&pipeline.out.part_a(&pipeline.ts), markdown.as_bytes())?;
     Ok((outcome, markdown))
 }

@@ -26,6 +26,8 @@ pub async fn run(
         schema: UseCaseIdeas::schema(count),
         vars: json!({ "profile": profile, "themes": evidence.themes, "part_a": part_a }),
     };
-    let check = move |ideas: &UseCaseIdeas| check_titles(ideas.use_cases.iter().map(|u| u.title.as_str()), count);
+    let check = move |ideas: &UseCaseIdeas| {
+        check_titles(ideas.use_cases.iter().map(|u| u.title.as_str()), count)
+    };
     pipeline.run_model(step, &check).await
 }

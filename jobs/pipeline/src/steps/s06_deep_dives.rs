@@ -39,15 +39,21 @@ pub async fn run(
             let outcome = pipeline.run_model(step, &no_check).await;
             if let Ok(done) = &outcome {
                 let how = if done.reused { "reused" } else { "written" };
-                tracing::info!(use_case = number, "deep dive {number}/{count} {how}: {}", idea.title);
+                tracing::info!(
+                    use_case = number,
+                    "deep dive {number}/{count} {how}: {}",
+                    idea.title
+                );
             }
             (index, outcome)
         }
     });
     // Every call runs to its end even if another fails, so each finished deep dive is
     // checkpointed; the first failure is reported afterwards.
-    let mut finished: Vec<(usize, Result<Outcome<DeepDive>>)> =
-        futures::stream::iter(calls).buffer_unordered(pipeline.max_concurrent_calls.max(1)).collect().await;
+    let mut finished: Vec<(usize, Result<Outcome<DeepDive>>)> = futures::stream::iter(calls)
+        .buffer_unordered(pipeline.max_concurrent_calls.max(1))
+        .collect()
+        .await;
     finished.sort_by_key(|(index, _)| *index);
     finished.into_iter().map(|(_, outcome)| outcome).collect()
 }

@@ -26,8 +26,11 @@ pub async fn run(
     ideas: &[UseCaseIdea],
     deep_dives: &[DeepDive],
 ) -> Result<(Outcome<PartB>, String)> {
-    let detailed: Vec<Detailed<'_>> =
-        ideas.iter().zip(deep_dives).map(|(idea, deep_dive)| Detailed { idea, deep_dive }).collect();
+    let detailed: Vec<Detailed<'_>> = ideas
+        .iter()
+        .zip(deep_dives)
+        .map(|(idea, deep_dive)| Detailed { idea, deep_dive })
+        .collect();
     let step = ModelStep {
         checkpoint: "s07_part_b".to_string(),
         purpose: "step 7 (Part B)".to_string(),
@@ -38,7 +41,12 @@ pub async fn run(
         vars: json!({ "part_a": part_a, "use_cases": detailed }),
     };
     let outcome = pipeline.run_model(step, &no_check).await?;
-    let markdown = report::part_b(&report::Header::of(pipeline), ideas, deep_dives, &outcome.result);
+    let markdown = report::part_b(
+        &report::Header::of(pipeline),
+        ideas,
+        deep_dives,
+        &outcome.result,
+    );
     write_atomic(&pipeline.out.part_b(&pipeline.ts), markdown.as_bytes())?;
     Ok((outcome, markdown))
 }

@@ -9,7 +9,11 @@ use crate::checkpoint::Outcome;
 use crate::prompts::CONSOLIDATE;
 use crate::schema::Report;
 
-pub async fn run(pipeline: &Pipeline, part_a_markdown: &str, part_b_markdown: &str) -> Result<Outcome<Report>> {
+pub async fn run(
+    pipeline: &Pipeline,
+    part_a_markdown: &str,
+    part_b_markdown: &str,
+) -> Result<Outcome<Report>> {
     let count = pipeline.use_cases_count();
     let step = ModelStep {
         checkpoint: "s08_consolidate".to_string(),
@@ -20,6 +24,8 @@ pub async fn run(pipeline: &Pipeline, part_a_markdown: &str, part_b_markdown: &s
         schema: Report::schema(count),
         vars: json!({ "part_a_markdown": part_a_markdown, "part_b_markdown": part_b_markdown }),
     };
-    let check = move |report: &Report| check_titles(report.use_cases.iter().map(|u| u.title.as_str()), count);
+    let check = move |report: &Report| {
+        check_titles(report.use_cases.iter().map(|u| u.title.as_str()), count)
+    };
     pipeline.run_model(step, &check).await
 }

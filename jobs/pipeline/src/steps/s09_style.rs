@@ -41,10 +41,25 @@ pub async fn run(pipeline: &Pipeline, draft: &Report) -> Result<Styled> {
 
     // A reused checkpoint passed these checks when it was saved; they are cheap, so they run
     // again against this run's documents.
-    let sources = validate::content(&outcome.result, count, documents)
-        .map_err(|problem| Error::external(format!("step 9 (validation): {problem}; re-run with --force or use another model set")))?;
-    let markdown = report::final_report(&report::Header::of(pipeline), &pipeline.inputs, &outcome.result, &sources);
-    validate::structure(&markdown, count)
-        .map_err(|problem| Error::internal(format!("step 9 (validation): the assembled report is malformed: {problem}")))?;
-    Ok(Styled { outcome, markdown, sources })
+    let sources = validate::content(&outcome.result, count, documents).map_err(|problem| {
+        Error::external(format!(
+            "step 9 (validation): {problem}; re-run with --force or use another model set"
+        ))
+    })?;
+    let markdown = report::final_report(
+        &report::Header::of(pipeline),
+        &pipeline.inputs,
+        &outcome.result,
+        &sources,
+    );
+    validate::structure(&markdown, count).map_err(|problem| {
+        Error::internal(format!(
+            "step 9 (validation): the assembled report is malformed: {problem}"
+        ))
+    })?;
+    Ok(Styled {
+        outcome,
+        markdown,
+        sources,
+    })
 }

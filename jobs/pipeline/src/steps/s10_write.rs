@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use shared::atomic::write_atomic;
+use shared::atomic::{remove_durably, write_atomic};
 use shared::layout::Stage;
 use shared::markers::{FileRecord, Marker};
 use shared::records::FinalDetails;
@@ -30,15 +30,25 @@ pub struct Summary {
 pub fn write(pipeline: &Pipeline, markdown: &str, summary: Summary) -> Result<std::path::PathBuf> {
     let out = &pipeline.out;
     let report_path = out.final_report(&pipeline.ts);
+    let marker_path = out.marker(Stage::Final, &pipeline.ts);
+    // A run finishing in the same second as an earlier one reuses its names: the old marker
+    // must not vouch for the report while it is replaced.
+    remove_durably(&marker_path)?;
     write_atomic(&report_path, markdown.as_bytes())?;
-    let relative = out
-        .relative(&report_path)
-        .ok_or_else(|| Error::internal(format!("{} is outside the company directory", report_path.display())))?;
+    let relative = out.relative(&report_path).ok_or_else(|| {
+        Error::internal(format!(
+            "{} is outside the company directory",
+            report_path.display()
+        ))
+    })?;
 
     let mut metrics = summary.metrics;
     metrics.insert("part_a_length".into(), json!(summary.part_a_length));
     metrics.insert("final_report_size".into(), json!(markdown.len()));
-    metrics.insert("use_cases_count".into(), json!(pipeline.inputs.use_cases_count));
+    metrics.insert(
+        "use_cases_count".into(),
+        json!(pipeline.inputs.use_cases_count),
+    );
     let details = FinalDetails {
         report: relative.clone(),
         model_set: pipeline.inputs.model_set.as_str().to_string(),
@@ -58,14 +68,18 @@ pub fn write(pipeline: &Pipeline, markdown: &str, summary: Summary) -> Result<st
         fingerprint: summary.fingerprint,
         files: vec![FileRecord::of(out, &relative)?],
         metrics,
-        details: serde_json::to_value(&details)
-            .map_err(|e| Error::internal(format!("cannot encode the final marker's details: {e}")))?,
+        details: serde_json::to_value(&details).map_err(|e| {
+            Error::internal(format!("cannot encode the final marker's details: {e}"))
+        })?,
     };
-    let marker_path = out.marker(Stage::Final, &pipeline.ts);
     marker.write(&marker_path)?;
 
     shared::logging::metric("part_a_length", summary.part_a_length as f64, "characters");
     shared::logging::metric("final_report_size", markdown.len() as f64, "bytes");
-    shared::logging::metric("use_cases_count", f64::from(pipeline.inputs.use_cases_count), "use cases");
+    shared::logging::metric(
+        "use_cases_count",
+        f64::from(pipeline.inputs.use_cases_count),
+        "use cases",
+    );
     Ok(marker_path)
 }
