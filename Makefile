@@ -72,10 +72,11 @@ dist: ## Static release binaries of the jobs, the emulator and the webhook into 
 	@ls -l dist
 
 images: dist ## One FROM-scratch image per job (+ emulator, webhook), tagged agent-readiness/<name>:VERSION
-	for b in $(DIST_BINS); do \
+	for b in $(filter-out webhook,$(DIST_BINS)); do \
 	  docker build -q -f docker/Dockerfile --build-arg JOB=$$b --build-arg VERSION=$(VERSION) \
 	    -t agent-readiness/$$b:$(VERSION) . || exit 1; \
 	done
+	docker build -q -f webhook/Dockerfile --build-arg VERSION=$(VERSION) -t agent-readiness/webhook:$(VERSION) .
 
 replay: ## Compose replay: examples/acme offline, or INPUTS=file ENV_FILE=file against the real services
 	bash scripts/replay.sh $(INPUTS)

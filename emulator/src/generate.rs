@@ -294,6 +294,7 @@ pub fn fill_schema(schema: &Value, material: &Material) -> Value {
         root: schema,
         material,
         next_piece: 0,
+        labels: BTreeSet::new(),
     };
     filler.value(schema, "$", "", 0)
 }
@@ -302,6 +303,9 @@ struct Filler<'a> {
     root: &'a Value,
     material: &'a Material,
     next_piece: usize,
+    /// Labels already given in this answer: a model names distinct items distinctly, and
+    /// consumers (e.g. "N use cases with unique titles") rely on that.
+    labels: BTreeSet<String>,
 }
 
 /// `$ref` chains deeper than this are treated as cycles and cut with a null.
@@ -402,7 +406,7 @@ impl<'a> Filler<'a> {
             .iter()
             .any(|word| lowered == *word || lowered.ends_with(&format!("_{word}")));
         let mut text = if is_label {
-            self.material.label(self.next_piece)
+            self.unique_label()
         } else {
             self.material.piece(self.next_piece)
         };
@@ -419,6 +423,23 @@ impl<'a> Filler<'a> {
             }
         }
         Value::String(text)
+    }
+
+    /// The label of the next piece not yet used as a label; numbered once every piece is used.
+    fn unique_label(&mut self) -> String {
+        let pieces = self.material.len().max(1);
+        let fresh = (0..pieces)
+            .map(|offset| self.material.label(self.next_piece + offset))
+            .find(|label| !self.labels.contains(label));
+        let label = fresh.unwrap_or_else(|| {
+            let base = self.material.label(self.next_piece);
+            (2..)
+                .map(|n| format!("{base} ({n})"))
+                .find(|candidate| !self.labels.contains(candidate))
+                .unwrap_or(base)
+        });
+        self.labels.insert(label.clone());
+        label
     }
 
     fn resolve(&self, reference: &str) -> Option<&'a Value> {
@@ -540,6 +561,16 @@ mod tests {
         assert!(text.contains("[source: ops.pdf]"));
         let first = text.find("## Current state").unwrap();
         assert!(text.find("## Risks").unwrap() > first);
+    }
+
+    #[test]
+    fn labels_of_array_items_are_distinct() {
+        // Two quotes, twenty titled items: labels cycle through the quotes, then get numbered.
+        let schema = json!({"type": "array", "minItems": 20, "maxItems": 20,
+            "items": {"type": "object", "properties": {"title": {"type": "string"}, "why": {"type": "string"}}}});
+        let value = fill_schema(&schema, &quotes());
+        let titles: BTreeSet<&str> = value.as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
+        assert_eq!(titles.len(), 20, "{titles:?}");
     }
 
     #[test]

@@ -450,9 +450,12 @@ async fn a_run_killed_mid_upload_resumes_without_uploading_twice() {
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+    // The request in flight at the kill may still complete at the server (as it can at OpenAI):
+    // let it land, so the re-run must find it instead of uploading that document again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let before = fx.uploads();
     assert!(
-        (4..12).contains(&before),
+        (4..=5).contains(&before),
         "killed mid-upload ({before} uploads)"
     );
     fx.emulator.faults().clear(Service::OpenAi);
