@@ -66,9 +66,9 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 .PHONY: dist images replay test-images lint-workflows test-trigger
 
 dist: ## Static release binaries of the jobs, the emulator and the webhook into dist/
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --release --target $(TARGET) \
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --release --target $(TARGET) --target-dir target/dist \
 	  $(addprefix -p ,$(DIST_BINS))
-	mkdir -p dist && for b in $(DIST_BINS); do cp target/$(TARGET)/release/$$b dist/; done
+	mkdir -p dist && for b in $(DIST_BINS); do cp target/dist/$(TARGET)/release/$$b dist/; done
 	@ls -l dist
 
 images: dist ## One FROM-scratch image per job (+ emulator, webhook), tagged agent-readiness/<name>:VERSION
