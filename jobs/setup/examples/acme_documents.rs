@@ -32,7 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &[
             (
                 "Order Intake",
-                &["Month", "Orders received", "Orders by email (%)", "Manual touchpoints per shipment", "Quote turnaround (hours)"],
+                &[
+                    "Month",
+                    "Orders received",
+                    "Orders by email (%)",
+                    "Manual touchpoints per shipment",
+                    "Quote turnaround (hours)",
+                ],
                 &[
                     &[T("Oct 2025"), N(4310.0), N(71.0), N(17.0), N(26.0)],
                     &[T("Nov 2025"), N(4585.0), N(69.0), N(17.0), N(27.0)],
@@ -41,7 +47,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             (
                 "Customs",
-                &["Month", "Declarations filed", "Re-keyed by hand", "Returned by customs (%)", "Border delay per return (hours)"],
+                &[
+                    "Month",
+                    "Declarations filed",
+                    "Re-keyed by hand",
+                    "Returned by customs (%)",
+                    "Border delay per return (hours)",
+                ],
                 &[
                     &[T("Oct 2025"), N(1980.0), N(1390.0), N(4.2), N(9.5)],
                     &[T("Nov 2025"), N(2050.0), N(1410.0), N(4.6), N(10.1)],
@@ -50,7 +62,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             (
                 "Warehouse",
-                &["Hub", "Share of pallet volume (%)", "Picking errors per 10,000 pallets", "Dock door utilisation (%)"],
+                &[
+                    "Hub",
+                    "Share of pallet volume (%)",
+                    "Picking errors per 10,000 pallets",
+                    "Dock door utilisation (%)",
+                ],
                 &[
                     &[T("Duisburg"), N(38.0), N(14.0), N(81.0)],
                     &[T("Hamburg"), N(34.0), N(9.0), N(74.0)],
@@ -107,7 +124,11 @@ fn strategy_memo(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn workbook(path: &Path, title: &str, sheets: &[Table<'_>]) -> Result<(), Box<dyn std::error::Error>> {
+fn workbook(
+    path: &Path,
+    title: &str,
+    sheets: &[Table<'_>],
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut book = Workbook::new();
     // A fixed creation time keeps regenerated files identical when the content is.
     book.set_properties(

@@ -40,7 +40,11 @@ pub struct Context<'a> {
 /// Brings one document into `data/`.
 pub async fn fetch(ctx: &Context<'_>, planned: &Planned) -> Result<Outcome> {
     if let Some(record) = reusable(ctx, planned).await {
-        return Ok(Outcome::Written { record, downloaded: 0, reused: true });
+        return Ok(Outcome::Written {
+            record,
+            downloaded: 0,
+            reused: true,
+        });
     }
     match (&planned.document.content, &planned.fetch) {
         (Content::Local(path), Fetch::AsIs) => {
@@ -50,20 +54,46 @@ pub async fn fetch(ctx: &Context<'_>, planned: &Planned) -> Result<Outcome> {
             written(ctx, &planned.targets[0], origin_json(&planned.origin)?, 0)
         }
         (Content::Local(path), Fetch::Table(how)) => {
-            convert(ctx, planned, *how, path.clone(), &planned.targets[0], planned.origin.clone(), 0).await
+            convert(
+                ctx,
+                planned,
+                *how,
+                path.clone(),
+                &planned.targets[0],
+                planned.origin.clone(),
+                0,
+            )
+            .await
         }
         (Content::Drive(item), Fetch::AsIs) => {
             let client = drive(ctx)?;
             let target = ctx.dir.join(&planned.targets[0]);
-            let done = client.download_to_file(&item.id, item.md5_checksum.as_deref(), &target).await?;
-            written(ctx, &planned.targets[0], origin_json(&planned.origin)?, done.bytes)
+            let done = client
+                .download_to_file(&item.id, item.md5_checksum.as_deref(), &target)
+                .await?;
+            written(
+                ctx,
+                &planned.targets[0],
+                origin_json(&planned.origin)?,
+                done.bytes,
+            )
         }
         (Content::Drive(item), Fetch::Table(how)) => {
             let client = drive(ctx)?;
             let staging = Staging::new(&ctx.dir.join(&planned.targets[0]))?;
-            let done = client.download_to_file(&item.id, item.md5_checksum.as_deref(), staging.path()).await?;
-            convert(ctx, planned, *how, staging.path().to_path_buf(), &planned.targets[0], planned.origin.clone(), done.bytes)
-                .await
+            let done = client
+                .download_to_file(&item.id, item.md5_checksum.as_deref(), staging.path())
+                .await?;
+            convert(
+                ctx,
+                planned,
+                *how,
+                staging.path().to_path_buf(),
+                &planned.targets[0],
+                planned.origin.clone(),
+                done.bytes,
+            )
+            .await
         }
         (Content::Drive(item), Fetch::Export(formats)) => {
             let client = drive(ctx)?;
@@ -74,7 +104,10 @@ pub async fn fetch(ctx: &Context<'_>, planned: &Planned) -> Result<Outcome> {
                 let outcome = match format.convert {
                     Some(how) => {
                         let staging = Staging::new(&target)?;
-                        match client.export_to_file(&item.id, format.mime, staging.path()).await? {
+                        match client
+                            .export_to_file(&item.id, format.mime, staging.path())
+                            .await?
+                        {
                             ExportOutcome::Exported(done) => {
                                 if format.mime == "text/csv" {
                                     tracing::warn!(
@@ -82,17 +115,33 @@ pub async fn fetch(ctx: &Context<'_>, planned: &Planned) -> Result<Outcome> {
                                         planned.document.original_path
                                     );
                                 }
-                                Some(convert(ctx, planned, how, staging.path().to_path_buf(), relative, origin, done.bytes).await?)
+                                Some(
+                                    convert(
+                                        ctx,
+                                        planned,
+                                        how,
+                                        staging.path().to_path_buf(),
+                                        relative,
+                                        origin,
+                                        done.bytes,
+                                    )
+                                    .await?,
+                                )
                             }
                             ExportOutcome::TooLarge => None,
                         }
                     }
-                    None => match client.export_to_file(&item.id, format.mime, &target).await? {
+                    None => match client
+                        .export_to_file(&item.id, format.mime, &target)
+                        .await?
+                    {
                         ExportOutcome::Exported(done) if done.bytes == 0 => {
                             shared::atomic::remove_durably(&target)?;
                             Some(skipped(planned, "the exported document is empty"))
                         }
-                        ExportOutcome::Exported(done) => Some(written(ctx, relative, origin_json(&origin)?, done.bytes)?),
+                        ExportOutcome::Exported(done) => {
+                            Some(written(ctx, relative, origin_json(&origin)?, done.bytes)?)
+                        }
                         ExportOutcome::TooLarge => None,
                     },
                 };
@@ -105,18 +154,29 @@ pub async fn fetch(ctx: &Context<'_>, planned: &Planned) -> Result<Outcome> {
                     ),
                 }
             }
-            Ok(skipped(planned, "every export format exceeds Drive's 10 MB export cap; split the document"))
+            Ok(skipped(
+                planned,
+                "every export format exceeds Drive's 10 MB export cap; split the document",
+            ))
         }
-        (Content::Local(_), Fetch::Export(_)) => Err(Error::internal("a local file cannot be exported")),
+        (Content::Local(_), Fetch::Export(_)) => {
+            Err(Error::internal("a local file cannot be exported"))
+        }
     }
 }
 
 /// The previous record for this document, if its content is unchanged and still on disk.
 async fn reusable(ctx: &Context<'_>, planned: &Planned) -> Option<FileRecord> {
-    let Content::Drive(item) = &planned.document.content else { return None };
+    let Content::Drive(item) = &planned.document.content else {
+        return None;
+    };
     for target in &planned.targets {
-        let Some(record) = ctx.previous.get(target) else { continue };
-        let Ok(origin) = serde_json::from_value::<DocumentOrigin>(record.origin.clone()) else { continue };
+        let Some(record) = ctx.previous.get(target) else {
+            continue;
+        };
+        let Ok(origin) = serde_json::from_value::<DocumentOrigin>(record.origin.clone()) else {
+            continue;
+        };
         let same = origin.drive_id.as_deref() == Some(item.id.as_str())
             && origin.modified_time == item.modified_time
             && origin.md5_checksum == item.md5_checksum
@@ -144,16 +204,26 @@ async fn convert(
 ) -> Result<Outcome> {
     let target = ctx.dir.join(relative);
     let title = planned.document.name.clone();
-    let converted = blocking(move || preprocess::convert_table(how, &source, &title, &target)).await?;
+    let converted =
+        blocking(move || preprocess::convert_table(how, &source, &title, &target)).await?;
     if !converted {
         return Ok(skipped(planned, "the table has no cells"));
     }
     written(ctx, relative, origin_json(&origin)?, downloaded)
 }
 
-fn written(ctx: &Context<'_>, relative: &str, origin: serde_json::Value, downloaded: u64) -> Result<Outcome> {
+fn written(
+    ctx: &Context<'_>,
+    relative: &str,
+    origin: serde_json::Value,
+    downloaded: u64,
+) -> Result<Outcome> {
     let record = FileRecord::of(ctx.dir, relative)?.with_origin(origin);
-    Ok(Outcome::Written { record, downloaded, reused: false })
+    Ok(Outcome::Written {
+        record,
+        downloaded,
+        reused: false,
+    })
 }
 
 fn skipped(planned: &Planned, reason: &str) -> Outcome {
@@ -165,24 +235,31 @@ fn skipped(planned: &Planned, reason: &str) -> Outcome {
 }
 
 fn origin_json(origin: &DocumentOrigin) -> Result<serde_json::Value> {
-    serde_json::to_value(origin).map_err(|e| Error::internal(format!("cannot encode a document origin: {e}")))
+    serde_json::to_value(origin)
+        .map_err(|e| Error::internal(format!("cannot encode a document origin: {e}")))
 }
 
 fn drive<'a>(ctx: &Context<'a>) -> Result<&'a DriveClient> {
-    ctx.client.ok_or_else(|| Error::internal("a Drive document without a Drive client"))
+    ctx.client
+        .ok_or_else(|| Error::internal("a Drive document without a Drive client"))
 }
 
 /// Streams a local file into place.
 fn copy_file(source: &Path, target: &Path) -> Result<()> {
     let mut input = std::fs::File::open(source).map_err(|e| {
-        Error::bad_input(format!("cannot read {} ({e}); check the --source-dir permissions", source.display()))
+        Error::bad_input(format!(
+            "cannot read {} ({e}); check the --source-dir permissions",
+            source.display()
+        ))
     })?;
     let mut output = shared::atomic::AtomicFile::create(target)?;
     std::io::copy(&mut input, &mut output).map_err(|e| Error::io("write", target, e))?;
     output.commit()
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::internal(format!("a file task failed: {e}")))?
@@ -196,10 +273,18 @@ struct Staging {
 
 impl Staging {
     fn new(target: &Path) -> Result<Staging> {
-        let dir = target.parent().ok_or_else(|| Error::internal("a target without a directory"))?;
+        let dir = target
+            .parent()
+            .ok_or_else(|| Error::internal("a target without a directory"))?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-        let name = format!("{}staging-{:016x}", shared::atomic::TEMP_PREFIX, fastrand::u64(..));
-        Ok(Staging { path: dir.join(name) })
+        let name = format!(
+            "{}staging-{:016x}",
+            shared::atomic::TEMP_PREFIX,
+            fastrand::u64(..)
+        );
+        Ok(Staging {
+            path: dir.join(name),
+        })
     }
 
     fn path(&self) -> &Path {

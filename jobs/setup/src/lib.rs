@@ -50,7 +50,11 @@ const STEPS: u32 = 4;
 
 /// Command line of `setup`.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "setup", version, about = "Resolve a run's inputs and make its documents ready for indexing")]
+#[command(
+    name = "setup",
+    version,
+    about = "Resolve a run's inputs and make its documents ready for indexing"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub inputs: InputArgs,
@@ -84,14 +88,21 @@ impl SourceSpec {
     fn choose(inputs: &RunInputs, source_dir: Option<&Path>) -> Result<SourceSpec> {
         if let Some(id) = &inputs.google_drive_id {
             if source_dir.is_some() {
-                tracing::warn!("both google_drive_link and --source-dir are set: using Google Drive");
+                tracing::warn!(
+                    "both google_drive_link and --source-dir are set: using Google Drive"
+                );
             }
-            return Ok(SourceSpec::Drive { id: id.clone(), link: inputs.google_drive_link.clone() });
+            return Ok(SourceSpec::Drive {
+                id: id.clone(),
+                link: inputs.google_drive_link.clone(),
+            });
         }
         match source_dir {
             Some(dir) => std::path::absolute(dir)
                 .map(SourceSpec::Local)
-                .map_err(|e| Error::bad_input(format!("invalid --source-dir {}: {e}", dir.display()))),
+                .map_err(|e| {
+                    Error::bad_input(format!("invalid --source-dir {}: {e}", dir.display()))
+                }),
             None => Ok(SourceSpec::None),
         }
     }
@@ -142,22 +153,42 @@ pub async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
 
-    let previous = if cli.force { HashMap::new() } else { previous_records(&dir, &marker_path) };
+    let previous = if cli.force {
+        HashMap::new()
+    } else {
+        previous_records(&dir, &marker_path)
+    };
     withdraw_marker(&dir, &marker_path)?;
     sweep_temp_files(&dir.data_dir())?;
 
-    step(2, STEPS, &format!("fetching {} documents", plan.documents.len()));
+    step(
+        2,
+        STEPS,
+        &format!("fetching {} documents", plan.documents.len()),
+    );
     for skip in &plan.skipped {
         tracing::warn!("skipped {}: {}", skip.original_path, skip.reason);
     }
-    let ctx = Context { dir: &dir, client: client.as_ref(), previous: &previous };
-    let mut outcomes = futures::stream::iter(plan.documents.iter().map(|planned| fetch::fetch(&ctx, planned)))
-        .buffer_unordered(usize::from(cli.max_concurrent_downloads));
+    let ctx = Context {
+        dir: &dir,
+        client: client.as_ref(),
+        previous: &previous,
+    };
+    let mut outcomes = futures::stream::iter(
+        plan.documents
+            .iter()
+            .map(|planned| fetch::fetch(&ctx, planned)),
+    )
+    .buffer_unordered(usize::from(cli.max_concurrent_downloads));
     let (mut files, mut skipped) = (Vec::new(), plan.skipped.clone());
     let (mut downloaded_files, mut downloaded_bytes, mut reused) = (0u64, 0u64, 0u64);
     while let Some(outcome) = outcomes.next().await {
         match outcome? {
-            Outcome::Written { record, downloaded, reused: was_reused } => {
+            Outcome::Written {
+                record,
+                downloaded,
+                reused: was_reused,
+            } => {
                 if was_reused {
                     reused += 1;
                 } else if client.is_some() {
@@ -176,7 +207,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     files.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.sort_by(|a, b| a.original_path.cmp(&b.original_path));
     if files.is_empty() {
-        tracing::warn!("no documents to index: the report will be written from the company profile alone");
+        tracing::warn!(
+            "no documents to index: the report will be written from the company profile alone"
+        );
     }
 
     step(3, STEPS, "writing the submission file");
@@ -213,7 +246,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         metric(name, value, unit);
         metrics.insert(name.to_string(), json!(value));
     }
-    let details = DataDetails { submission: submission_relative, source: source.kind().to_string(), skipped };
+    let details = DataDetails {
+        submission: submission_relative,
+        source: source.kind().to_string(),
+        skipped,
+    };
     let marker = Marker {
         stage: Stage::Data.as_str().to_string(),
         run_id: run_id.clone(),
@@ -225,23 +262,32 @@ pub async fn run(cli: Cli) -> Result<()> {
         fingerprint,
         files,
         metrics,
-        details: serde_json::to_value(&details).map_err(|e| Error::internal(format!("cannot encode details: {e}")))?,
+        details: serde_json::to_value(&details)
+            .map_err(|e| Error::internal(format!("cannot encode details: {e}")))?,
     };
     marker.write(&marker_path)?;
     shared::atomic::remove_durably(&dir.join(PREVIOUS_RECORDS))?;
-    success(&format!("{documents} documents ready in {}", dir.data_dir().display()));
+    success(&format!(
+        "{documents} documents ready in {}",
+        dir.data_dir().display()
+    ));
     Ok(())
 }
 
 /// Connects to the source and lists it.
-async fn list_source(cli: &Cli, spec: &SourceSpec) -> Result<(Option<DriveClient>, Listing, SourceInfo)> {
+async fn list_source(
+    cli: &Cli,
+    spec: &SourceSpec,
+) -> Result<(Option<DriveClient>, Listing, SourceInfo)> {
     match spec {
         SourceSpec::Drive { id, link } => {
             let settings = shared::http::HttpSettings {
                 max_concurrency: usize::from(cli.max_concurrent_downloads),
                 ..Default::default()
             };
-            let client = DriveClient::connect(DriveScope::ReadOnly, &settings).await?.with_page_size(cli.drive_page_size);
+            let client = DriveClient::connect(DriveScope::ReadOnly, &settings)
+                .await?
+                .with_page_size(cli.drive_page_size);
             let found = source::drive::list(&client, id).await?;
             if found.root.is_folder() && found.listing.documents.is_empty() {
                 return Err(Error::bad_input(format!(
@@ -281,24 +327,55 @@ fn dry_run(cli: &Cli, inputs: &RunInputs, run_id: &str, spec: &SourceSpec) -> Re
     let source = match spec {
         SourceSpec::Drive { id, .. } => {
             let (key, email, api) = drive_client::check_configuration()?;
-            format!("Google Drive item {id} (service account {email}, key {}, API {api})", key.display())
+            format!(
+                "Google Drive item {id} (service account {email}, key {}, API {api})",
+                key.display()
+            )
         }
         SourceSpec::Local(path) => {
             let listing = source::local::list(path)?;
-            format!("local directory {} ({} files)", path.display(), listing.documents.len())
+            format!(
+                "local directory {} ({} files)",
+                path.display(),
+                listing.documents.len()
+            )
         }
-        SourceSpec::None => "none: the report will be written from the company profile alone".to_string(),
+        SourceSpec::None => {
+            "none: the report will be written from the company profile alone".to_string()
+        }
     };
     println!("setup --dry-run: nothing is fetched or written");
-    println!("company:     {} (slug {})", inputs.company_name, inputs.company_slug);
-    println!("run_id:      {run_id}{}", if inputs.run_id.is_none() { " (generated)" } else { "" });
-    println!("use cases:   {}; model set {}", inputs.use_cases_count, inputs.model_set.as_str());
+    println!(
+        "company:     {} (slug {})",
+        inputs.company_name, inputs.company_slug
+    );
+    println!(
+        "run_id:      {run_id}{}",
+        if inputs.run_id.is_none() {
+            " (generated)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "use cases:   {}; model set {}",
+        inputs.use_cases_count,
+        inputs.model_set.as_str()
+    );
     println!("source:      {source}");
-    println!("writes:      {} and {}", dir.data_dir().display(), dir.submission("<ts>", run_id).display());
+    println!(
+        "writes:      {} and {}",
+        dir.data_dir().display(),
+        dir.submission("<ts>", run_id).display()
+    );
     println!(
         "downloads:   up to {} at once; {}",
         cli.max_concurrent_downloads,
-        if cli.force { "everything fetched again (--force)" } else { "unchanged files reused" }
+        if cli.force {
+            "everything fetched again (--force)"
+        } else {
+            "unchanged files reused"
+        }
     );
     Ok(())
 }
@@ -310,7 +387,13 @@ fn previous_records(dir: &CompanyDir, marker_path: &Path) -> HashMap<String, Fil
         .iter()
         .filter(|path| path.exists())
         .find_map(|path| read_marker(path).ok().filter(|m| m.slug == dir.slug()))
-        .map(|marker| marker.files.into_iter().map(|f| (f.path.clone(), f)).collect())
+        .map(|marker| {
+            marker
+                .files
+                .into_iter()
+                .map(|f| (f.path.clone(), f))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -320,14 +403,17 @@ fn withdraw_marker(dir: &CompanyDir, marker_path: &Path) -> Result<()> {
         return Ok(());
     }
     let keep = dir.join(PREVIOUS_RECORDS);
-    std::fs::rename(marker_path, &keep).map_err(|e| Error::io("withdraw the marker", marker_path, e))?;
+    std::fs::rename(marker_path, &keep)
+        .map_err(|e| Error::io("withdraw the marker", marker_path, e))?;
     shared::atomic::sync_dir(&dir.data_dir())
 }
 
 /// Removes temp files a killed run left anywhere under `data/`.
 fn sweep_temp_files(data: &Path) -> Result<()> {
     shared::atomic::sweep_temp_files(data)?;
-    let Ok(entries) = std::fs::read_dir(data) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             sweep_temp_files(&entry.path())?;
@@ -341,7 +427,12 @@ fn sweep_temp_files(data: &Path) -> Result<()> {
 fn remove_stale_files(dir: &CompanyDir, keep: &[FileRecord]) -> Result<()> {
     let keep: HashSet<&str> = keep.iter().map(|f| f.path.as_str()).collect();
     let protected = [PREVIOUS_RECORDS, "data/.ready"];
-    fn walk(dir: &CompanyDir, path: &Path, keep: &HashSet<&str>, protected: &[&str]) -> Result<bool> {
+    fn walk(
+        dir: &CompanyDir,
+        path: &Path,
+        keep: &HashSet<&str>,
+        protected: &[&str],
+    ) -> Result<bool> {
         let entries = std::fs::read_dir(path).map_err(|e| Error::io("list", path, e))?;
         let mut empty = true;
         for entry in entries.flatten() {

@@ -15,8 +15,8 @@ use std::collections::HashSet;
 pub const MAX_NAME_BYTES: usize = 200;
 
 const WINDOWS_RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
-    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 /// One safe path component for `name`.
@@ -24,14 +24,30 @@ pub fn sanitize(name: &str) -> String {
     let replaced: String = name
         .chars()
         .filter(|c| !c.is_control())
-        .map(|c| if matches!(c, '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '<' | '>' | ':' | '"' | '|' | '?' | '*') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     // Windows drops trailing dots and spaces; a leading dot would hide the file (or make it look
     // like one of our temp files).
-    let trimmed = replaced.trim().trim_end_matches(['.', ' ']).trim_start_matches(['.', ' ']);
-    let mut safe = if trimmed.is_empty() { "unnamed".to_string() } else { trimmed.to_string() };
+    let trimmed = replaced
+        .trim()
+        .trim_end_matches(['.', ' '])
+        .trim_start_matches(['.', ' ']);
+    let mut safe = if trimmed.is_empty() {
+        "unnamed".to_string()
+    } else {
+        trimmed.to_string()
+    };
     let (stem, ext) = split_extension(&safe);
-    if WINDOWS_RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+    if WINDOWS_RESERVED
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(stem))
+    {
         safe = format!("{stem}_{ext}");
     }
     cap_length(&safe, MAX_NAME_BYTES)
@@ -64,7 +80,10 @@ fn cap_length(name: &str, max: usize) -> String {
 pub fn dedupe(entries: &[(String, String)]) -> Vec<String> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by(|&a, &b| entries[a].0.cmp(&entries[b].0));
-    let wanted: HashSet<String> = entries.iter().map(|(_, name)| name.to_lowercase()).collect();
+    let wanted: HashSet<String> = entries
+        .iter()
+        .map(|(_, name)| name.to_lowercase())
+        .collect();
     let mut taken: HashSet<String> = HashSet::new();
     let mut result = vec![String::new(); entries.len()];
     for index in order {
@@ -72,7 +91,9 @@ pub fn dedupe(entries: &[(String, String)]) -> Vec<String> {
         let mut candidate = name.clone();
         let mut n = 1;
         // A generated name must not take a name some other entry asked for.
-        while taken.contains(&candidate.to_lowercase()) || (n > 1 && wanted.contains(&candidate.to_lowercase())) {
+        while taken.contains(&candidate.to_lowercase())
+            || (n > 1 && wanted.contains(&candidate.to_lowercase()))
+        {
             n += 1;
             let (stem, ext) = split_extension(name);
             candidate = format!("{stem} ({n}){ext}");
@@ -130,7 +151,16 @@ mod tests {
             ("id-0".to_string(), "report.pdf".to_string()),
         ];
         let names = dedupe(&entries);
-        assert_eq!(names, ["report (4).pdf", "Report (3).pdf", "report (2).pdf", "notes", "report.pdf"]);
+        assert_eq!(
+            names,
+            [
+                "report (4).pdf",
+                "Report (3).pdf",
+                "report (2).pdf",
+                "notes",
+                "report.pdf"
+            ]
+        );
         let mut reversed = entries.clone();
         reversed.reverse();
         let mut again = dedupe(&reversed);

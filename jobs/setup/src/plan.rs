@@ -70,7 +70,10 @@ fn export_formats(mime: &str) -> Option<Vec<ExportFormat>> {
             format(DOCX_MIME, ".docx", None),
             format("text/plain", ".txt", None),
         ]),
-        SLIDES_MIME => Some(vec![format("application/pdf", ".pdf", None), format("text/plain", ".txt", None)]),
+        SLIDES_MIME => Some(vec![
+            format("application/pdf", ".pdf", None),
+            format("text/plain", ".txt", None),
+        ]),
         SHEET_MIME => Some(vec![
             format(XLSX_MIME, ".md", Some(Treatment::Workbook)),
             format("text/csv", ".md", Some(Treatment::Delimited(b','))),
@@ -87,8 +90,9 @@ fn classify(doc: &Document) -> Result<(Fetch, Vec<String>), String> {
     };
     if let Some(mime) = mime.filter(|m| m.starts_with("application/vnd.google-apps.")) {
         let kind = mime.trim_start_matches("application/vnd.google-apps.");
-        let formats = export_formats(mime)
-            .ok_or_else(|| format!("unsupported type: Google {kind} files cannot be exported for indexing"))?;
+        let formats = export_formats(mime).ok_or_else(|| {
+            format!("unsupported type: Google {kind} files cannot be exported for indexing")
+        })?;
         let base = sanitize(&doc.name);
         let names = formats.iter().map(|f| format!("{base}{}", f.ext)).collect();
         return Ok((Fetch::Export(formats), names));
@@ -103,12 +107,18 @@ fn classify(doc: &Document) -> Result<(Fetch, Vec<String>), String> {
     let (safe, how) = match treatment(&safe) {
         Some(how) => (safe, how),
         None => {
-            let added = mime.and_then(extension_for_mime).map(|ext| format!("{safe}{ext}"));
+            let added = mime
+                .and_then(extension_for_mime)
+                .map(|ext| format!("{safe}{ext}"));
             match added.as_deref().and_then(treatment) {
                 Some(how) => (added.unwrap_or_default(), how),
                 None => {
                     let (_, ext) = split_extension(&doc.name);
-                    let what = if ext.is_empty() { "files without an extension".to_string() } else { format!("{ext} files") };
+                    let what = if ext.is_empty() {
+                        "files without an extension".to_string()
+                    } else {
+                        format!("{ext} files")
+                    };
                     return Err(format!("unsupported type: file_search cannot index {what}"));
                 }
             }
@@ -138,10 +148,16 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
     // Folders and documents share one namespace per parent folder.
     let mut by_parent: HashMap<&str, Vec<(String, String)>> = HashMap::new();
     for folder in &listing.folders {
-        by_parent.entry(folder.parent.as_str()).or_default().push((folder.id.clone(), sanitize(&folder.name)));
+        by_parent
+            .entry(folder.parent.as_str())
+            .or_default()
+            .push((folder.id.clone(), sanitize(&folder.name)));
     }
     for (doc, _, names) in &classified {
-        by_parent.entry(doc.parent.as_str()).or_default().push((doc.id.clone(), names[0].clone()));
+        by_parent
+            .entry(doc.parent.as_str())
+            .or_default()
+            .push((doc.id.clone(), names[0].clone()));
     }
     let mut final_names: HashMap<String, String> = HashMap::new();
     for entries in by_parent.values() {
@@ -151,8 +167,14 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
     }
     let mut dirs: HashMap<String, String> = HashMap::from([(ROOT.to_string(), "data".to_string())]);
     for folder in &listing.folders {
-        let parent = dirs.get(&folder.parent).cloned().unwrap_or_else(|| "data".to_string());
-        let name = final_names.get(&folder.id).cloned().unwrap_or_else(|| sanitize(&folder.name));
+        let parent = dirs
+            .get(&folder.parent)
+            .cloned()
+            .unwrap_or_else(|| "data".to_string());
+        let name = final_names
+            .get(&folder.id)
+            .cloned()
+            .unwrap_or_else(|| sanitize(&folder.name));
         dirs.insert(folder.id.clone(), format!("{parent}/{name}"));
     }
 
@@ -162,7 +184,10 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
         taken.insert(format!("{dir}/{}", final_names[&doc.id]).to_lowercase());
     }
     for (doc, fetch, names) in classified {
-        let dir = dirs.get(&doc.parent).cloned().unwrap_or_else(|| "data".to_string());
+        let dir = dirs
+            .get(&doc.parent)
+            .cloned()
+            .unwrap_or_else(|| "data".to_string());
         let primary = final_names[&doc.id].clone();
         let (stem, primary_ext) = split_extension(&primary);
         let mut targets = vec![format!("{dir}/{primary}")];
@@ -176,10 +201,17 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
             targets.push(target);
         }
         let origin = origin(&doc, source);
-        plan.documents.push(Planned { document: doc, fetch, targets, origin });
+        plan.documents.push(Planned {
+            document: doc,
+            fetch,
+            targets,
+            origin,
+        });
     }
-    plan.documents.sort_by(|a, b| a.targets[0].cmp(&b.targets[0]));
-    plan.skipped.sort_by(|a, b| a.original_path.cmp(&b.original_path));
+    plan.documents
+        .sort_by(|a, b| a.targets[0].cmp(&b.targets[0]));
+    plan.skipped
+        .sort_by(|a, b| a.original_path.cmp(&b.original_path));
     plan
 }
 
@@ -192,7 +224,11 @@ fn drive_id(doc: &Document) -> Option<String> {
 
 fn origin(doc: &Document, source: &str) -> DocumentOrigin {
     let (mime_type, modified_time, md5_checksum) = match &doc.content {
-        Content::Drive(item) => (Some(item.mime_type.clone()), item.modified_time.clone(), item.md5_checksum.clone()),
+        Content::Drive(item) => (
+            Some(item.mime_type.clone()),
+            item.modified_time.clone(),
+            item.md5_checksum.clone(),
+        ),
         Content::Local(_) => (None, None, None),
     };
     DocumentOrigin {
@@ -228,7 +264,11 @@ mod tests {
     #[test]
     fn layout_keeps_folders_dedupes_and_skips_with_reasons() {
         let listing = Listing {
-            folders: vec![Folder { id: "Interviews".into(), parent: ROOT.into(), name: "Interviews".into() }],
+            folders: vec![Folder {
+                id: "Interviews".into(),
+                parent: ROOT.into(),
+                name: "Interviews".into(),
+            }],
             documents: vec![
                 local("Interviews/a.md", "Interviews", "a.md", 5),
                 local("b/report.pdf", ROOT, "report.pdf", 5),
@@ -240,16 +280,31 @@ mod tests {
             ],
         };
         let plan = plan(&listing, "local");
-        let targets: Vec<&str> = plan.documents.iter().map(|p| p.targets[0].as_str()).collect();
+        let targets: Vec<&str> = plan
+            .documents
+            .iter()
+            .map(|p| p.targets[0].as_str())
+            .collect();
         assert_eq!(
             targets,
-            ["data/Interviews/a.md", "data/metrics.csv.md", "data/report (2).pdf", "data/report.pdf"]
+            [
+                "data/Interviews/a.md",
+                "data/metrics.csv.md",
+                "data/report (2).pdf",
+                "data/report.pdf"
+            ]
         );
         assert_eq!(plan.documents[3].origin.original_path, "a/report.pdf");
-        let skipped: Vec<(&str, &str)> =
-            plan.skipped.iter().map(|s| (s.original_path.as_str(), s.reason.as_str())).collect();
+        let skipped: Vec<(&str, &str)> = plan
+            .skipped
+            .iter()
+            .map(|s| (s.original_path.as_str(), s.reason.as_str()))
+            .collect();
         assert_eq!(skipped.len(), 3);
-        assert!(skipped[0].0 == "CON" && skipped[0].1.contains("without an extension"), "{skipped:?}");
+        assert!(
+            skipped[0].0 == "CON" && skipped[0].1.contains("without an extension"),
+            "{skipped:?}"
+        );
         assert!(skipped[1].1.contains("0 bytes"));
         assert!(skipped[2].1.contains(".jpg"));
     }

@@ -17,8 +17,8 @@ pub const ROWS_PER_CHUNK: usize = 50;
 
 /// Extensions file_search indexes as they are (lowercase, without the dot).
 const PASS_THROUGH: [&str; 27] = [
-    "md", "markdown", "txt", "pdf", "doc", "docx", "pptx", "html", "htm", "json", "c", "cpp", "cs", "css", "go",
-    "java", "js", "ts", "py", "rb", "php", "sh", "tex", "rs", "kt", "swift", "sql",
+    "md", "markdown", "txt", "pdf", "doc", "docx", "pptx", "html", "htm", "json", "c", "cpp", "cs",
+    "css", "go", "java", "js", "ts", "py", "rb", "php", "sh", "tex", "rs", "kt", "swift", "sql",
 ];
 
 /// How a document is made ready for indexing.
@@ -68,15 +68,25 @@ fn extension(name: &str) -> Option<String> {
 
 /// Converts the table at `source` into Markdown at `target` (written atomically). `title` heads
 /// the document (the original file name). Returns false when the table has no cells at all.
-pub fn convert_table(treatment: Treatment, source: &Path, title: &str, target: &Path) -> Result<bool> {
+pub fn convert_table(
+    treatment: Treatment,
+    source: &Path,
+    title: &str,
+    target: &Path,
+) -> Result<bool> {
     let markdown = match treatment {
         Treatment::Delimited(delimiter) => delimited_to_markdown(source, delimiter, title)?,
         Treatment::Workbook => workbook_to_markdown(source, title)?,
-        Treatment::PassThrough => return Err(Error::internal("a pass-through file is not a table")),
+        Treatment::PassThrough => {
+            return Err(Error::internal("a pass-through file is not a table"));
+        }
     };
-    let Some(markdown) = markdown else { return Ok(false) };
+    let Some(markdown) = markdown else {
+        return Ok(false);
+    };
     let mut file = AtomicFile::create(target)?;
-    file.write_all(markdown.as_bytes()).map_err(|e| Error::io("write", target, e))?;
+    file.write_all(markdown.as_bytes())
+        .map_err(|e| Error::io("write", target, e))?;
     file.commit()?;
     Ok(true)
 }
@@ -91,9 +101,16 @@ fn delimited_to_markdown(source: &Path, delimiter: u8, title: &str) -> Result<Op
     let mut rows: Vec<Vec<String>> = Vec::new();
     for record in reader.byte_records() {
         let record = record.map_err(|e| {
-            Error::bad_input(format!("the table {title:?} cannot be read as CSV ({e}); fix or remove the file"))
+            Error::bad_input(format!(
+                "the table {title:?} cannot be read as CSV ({e}); fix or remove the file"
+            ))
         })?;
-        rows.push(record.iter().map(|cell| String::from_utf8_lossy(cell).into_owned()).collect());
+        rows.push(
+            record
+                .iter()
+                .map(|cell| String::from_utf8_lossy(cell).into_owned())
+                .collect(),
+        );
     }
     let mut out = format!("# {}\n\n", escape_heading(title));
     if !write_table(&mut out, rows, title) {
@@ -105,13 +122,17 @@ fn delimited_to_markdown(source: &Path, delimiter: u8, title: &str) -> Result<Op
 fn workbook_to_markdown(source: &Path, title: &str) -> Result<Option<String>> {
     use calamine::{Data, Reader};
     let mut workbook = calamine::open_workbook_auto(source).map_err(|e| {
-        Error::bad_input(format!("the spreadsheet {title:?} cannot be read ({e}); re-save it as .xlsx or remove it"))
+        Error::bad_input(format!(
+            "the spreadsheet {title:?} cannot be read ({e}); re-save it as .xlsx or remove it"
+        ))
     })?;
     let mut out = format!("# {}\n", escape_heading(title));
     let mut any = false;
     for sheet in workbook.sheet_names() {
         let range = workbook.worksheet_range(&sheet).map_err(|e| {
-            Error::bad_input(format!("sheet {sheet:?} of {title:?} cannot be read ({e}); re-save the workbook"))
+            Error::bad_input(format!(
+                "sheet {sheet:?} of {title:?} cannot be read ({e}); re-save the workbook"
+            ))
         })?;
         let rows: Vec<Vec<String>> = range
             .rows()
@@ -120,7 +141,14 @@ fn workbook_to_markdown(source: &Path, title: &str) -> Result<Option<String>> {
                     .map(|cell| match cell {
                         Data::DateTime(value) => value
                             .as_datetime()
-                            .map(|t| t.format(if t.time() == chrono::NaiveTime::MIN { "%Y-%m-%d" } else { "%Y-%m-%d %H:%M:%S" }).to_string())
+                            .map(|t| {
+                                t.format(if t.time() == chrono::NaiveTime::MIN {
+                                    "%Y-%m-%d"
+                                } else {
+                                    "%Y-%m-%d %H:%M:%S"
+                                })
+                                .to_string()
+                            })
                             .unwrap_or_else(|| cell.to_string()),
                         other => other.to_string(),
                     })
@@ -150,7 +178,13 @@ fn write_table(out: &mut String, mut rows: Vec<Vec<String>>, name: &str) -> bool
     let header: Vec<String> = rows[0]
         .iter()
         .enumerate()
-        .map(|(i, cell)| if cell.trim().is_empty() { format!("Column {}", i + 1) } else { cell.clone() })
+        .map(|(i, cell)| {
+            if cell.trim().is_empty() {
+                format!("Column {}", i + 1)
+            } else {
+                cell.clone()
+            }
+        })
         .collect();
     let data = &rows[1..];
     let total = data.len();
@@ -165,7 +199,10 @@ fn write_table(out: &mut String, mut rows: Vec<Vec<String>>, name: &str) -> bool
         if chunk_index > 0 {
             let first = chunk_index * ROWS_PER_CHUNK + 1;
             let last = first + chunk.len() - 1;
-            let _ = write!(out, "\n{name}, rows {first}–{last} of {total} (continued):\n\n");
+            let _ = write!(
+                out,
+                "\n{name}, rows {first}–{last} of {total} (continued):\n\n"
+            );
         }
         out.push_str(&header_line);
         out.push_str(&rule);
@@ -189,7 +226,11 @@ fn table_line(cells: &[String]) -> String {
 
 /// A cell on one line, with `|` escaped so it cannot split the row.
 fn escape_cell(cell: &str) -> String {
-    cell.trim().replace('\\', "\\\\").replace('|', "\\|").replace("\r\n", "<br>").replace(['\n', '\r'], "<br>")
+    cell.trim()
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace("\r\n", "<br>")
+        .replace(['\n', '\r'], "<br>")
 }
 
 fn escape_heading(text: &str) -> String {
@@ -229,6 +270,14 @@ mod tests {
         assert!(md.contains("t.csv, rows 101–120 of 120 (continued):"));
         let empty = dir.path().join("e.csv");
         std::fs::write(&empty, "\n , \n").unwrap();
-        assert!(!convert_table(Treatment::Delimited(b','), &empty, "e.csv", &dir.path().join("e.md")).unwrap());
+        assert!(
+            !convert_table(
+                Treatment::Delimited(b','),
+                &empty,
+                "e.csv",
+                &dir.path().join("e.md")
+            )
+            .unwrap()
+        );
     }
 }

@@ -13,18 +13,37 @@ fn seed_tree(root: &std::path::Path) {
     dir("Interviews/2026/January");
     dir("Team.shareddrive/Plans");
     dir("Private.unshared");
-    file("Interviews/cto.md", b"# CTO\nThe CTO wants fewer spreadsheets.\n");
-    file("Interviews/2026/January/dispatch.md", b"Dispatch prints 85 tour plans a day.\n");
-    file("Team.shareddrive/Plans/roadmap.txt", b"Shared drive roadmap: telematics first.\n");
+    file(
+        "Interviews/cto.md",
+        b"# CTO\nThe CTO wants fewer spreadsheets.\n",
+    );
+    file(
+        "Interviews/2026/January/dispatch.md",
+        b"Dispatch prints 85 tour plans a day.\n",
+    );
+    file(
+        "Team.shareddrive/Plans/roadmap.txt",
+        b"Shared drive roadmap: telematics first.\n",
+    );
     file("Private.unshared/salaries.md", b"never listed\n");
     file("old.trashed.md", b"trashed\n");
-    file("Memo.gdoc.md", b"# Memo\nDispatchers re-key 1,400 customs declarations a month by hand.\n");
+    file(
+        "Memo.gdoc.md",
+        b"# Memo\nDispatchers re-key 1,400 customs declarations a month by hand.\n",
+    );
     file("Deck.gslides.pdf", b"%PDF-1.4\n% slide deck\n");
     file("lanes.csv", b"Lane,Shipments\nHAM-MIL,1240\nDUI-RTM,3120\n");
     file("photo.jpg", b"\xff\xd8\xff\xe0 not really a jpeg");
     file("empty.txt", b"");
-    write_workbook(&root.join("metrics.xlsx"), &[("Orders", 120), ("Customs", 3)]);
-    write_workbook(&root.join("Fleet.gsheet.xlsx"), &[("KPIs", 2), ("Trucks", 2)]);
+    file("Blank.gdoc.md", b"");
+    write_workbook(
+        &root.join("metrics.xlsx"),
+        &[("Orders", 120), ("Customs", 3)],
+    );
+    write_workbook(
+        &root.join("Fleet.gsheet.xlsx"),
+        &[("KPIs", 2), ("Trucks", 2)],
+    );
     // Over Drive's 10 MB export cap as Markdown (and as the emulator's uncompressed DOCX), but
     // not as plain text, which keeps only the links' text.
     let link = format!("[x](https://example.com/{})\n", "a".repeat(220));
@@ -48,15 +67,28 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
         ("../../etc/passwd", "text/plain", "root:x:0:0"),
         ("CON", "text/plain", "reserved device name"),
         ("a/b.md", "text/markdown", "slash in the name"),
-        ("bell\u{7}\u{1b}[31m.md", "text/markdown", "control characters"),
+        (
+            "bell\u{7}\u{1b}[31m.md",
+            "text/markdown",
+            "control characters",
+        ),
         ("Plan 😀 𝄞.md", "text/markdown", "four-byte characters"),
         ("report.md", "text/markdown", "first report"),
         ("report.md", "text/markdown", "second report"),
     ] {
-        google.add_file(&root, name, mime, content.as_bytes().to_vec()).unwrap();
+        google
+            .add_file(&root, name, mime, content.as_bytes().to_vec())
+            .unwrap();
     }
     let link = format!("https://drive.google.com/drive/folders/{root}?usp=sharing");
-    let args = ["--google-drive-link", &link, "--drive-page-size", "3", "--max-concurrent-downloads", "3"];
+    let args = [
+        "--google-drive-link",
+        &link,
+        "--drive-page-size",
+        "3",
+        "--max-concurrent-downloads",
+        "3",
+    ];
 
     let output = world.setup(&args, &world.env()).await;
     assert_ok(&output);
@@ -81,14 +113,32 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
         "data/Plan 😀 𝄞.md",
         details.submission.as_str(),
     ] {
-        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {paths:?}"
+        );
     }
-    assert!(details.submission.starts_with("debug/submission_") && details.submission.ends_with(".json"));
+    assert!(
+        details.submission.starts_with("debug/submission_")
+            && details.submission.ends_with(".json")
+    );
     // Duplicates: both kept, numbered in the order of their Drive ids.
-    let mut reports: Vec<_> = marker.files.iter().filter(|f| f.path.starts_with("data/report")).collect();
+    let mut reports: Vec<_> = marker
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("data/report"))
+        .collect();
     reports.sort_by_key(|f| origin(f).drive_id);
-    assert_eq!(reports.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["data/report.md", "data/report (2).md"]);
-    assert!(paths.iter().all(|p| !p.contains("salaries") && !p.contains("old")), "{paths:?}");
+    assert_eq!(
+        reports.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+        ["data/report.md", "data/report (2).md"]
+    );
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.contains("salaries") && !p.contains("old")),
+        "{paths:?}"
+    );
 
     let data = world.company().data_dir();
     let read = |p: &str| std::fs::read_to_string(data.join(p)).unwrap();
@@ -96,7 +146,11 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
     assert_eq!(read("_.._etc_passwd.txt"), "root:x:0:0");
     let metrics = read("metrics.xlsx.md");
     assert!(metrics.contains("## Sheet: Orders") && metrics.contains("## Sheet: Customs"));
-    assert_eq!(metrics.matches("| Region | Orders value |").count(), 3, "header repeated every 50 rows");
+    assert_eq!(
+        metrics.matches("| Region | Orders value |").count(),
+        3,
+        "header repeated every 50 rows"
+    );
     assert!(metrics.contains("| Customs-R3 | 4.5 |"));
     let fleet = read("Fleet.md");
     assert!(fleet.contains("## Sheet: KPIs") && fleet.contains("## Sheet: Trucks"));
@@ -104,7 +158,10 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
 
     let memo = marker.file("data/Memo.md").unwrap();
     assert_eq!(origin(memo).export_format.as_deref(), Some("text/markdown"));
-    assert_eq!(origin(memo).mime_type.as_deref(), Some("application/vnd.google-apps.document"));
+    assert_eq!(
+        origin(memo).mime_type.as_deref(),
+        Some("application/vnd.google-apps.document")
+    );
     let huge = origin(marker.file("data/Huge.txt").unwrap());
     assert_eq!(huge.export_format.as_deref(), Some("text/plain"));
     let roadmap = origin(marker.file("data/Team/Plans/roadmap.txt").unwrap());
@@ -113,25 +170,57 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
     let passwd = origin(marker.file("data/_.._etc_passwd.txt").unwrap());
     assert_eq!(passwd.original_name, "../../etc/passwd");
 
-    let skipped: Vec<(&str, &str)> = details.skipped.iter().map(|s| (s.original_path.as_str(), s.reason.as_str())).collect();
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
-    assert!(skipped.iter().any(|(p, r)| *p == "empty.txt" && r.contains("0 bytes")));
-    assert!(skipped.iter().any(|(p, r)| *p == "photo.jpg" && r.contains("unsupported")));
+    let skipped: Vec<(&str, &str)> = details
+        .skipped
+        .iter()
+        .map(|s| (s.original_path.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| *p == "Blank" && r.contains("empty"))
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| *p == "empty.txt" && r.contains("0 bytes"))
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(p, r)| *p == "photo.jpg" && r.contains("unsupported"))
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("skipped photo.jpg") && stdout.contains("10 MB export cap"), "{stdout}");
-    assert!(world.emulator.requests().count("GET", "/drive/v3/files") >= 8, "listing must page");
-    assert!(tree(&data).iter().all(|p| !p.contains(".tmp-")), "no temp files left");
+    assert!(
+        stdout.contains("skipped photo.jpg") && stdout.contains("10 MB export cap"),
+        "{stdout}"
+    );
+    assert!(
+        world.emulator.requests().count("GET", "/drive/v3/files") >= 8,
+        "listing must page"
+    );
+    assert!(
+        tree(&data).iter().all(|p| !p.contains(".tmp-")),
+        "no temp files left"
+    );
 
     // Unchanged content: list requests only, no downloads or exports, the marker untouched.
     let before = world.fetches_except(&root);
     let output = world.setup(&args, &world.env()).await;
     assert_ok(&output);
-    assert_eq!(world.fetches_except(&root), before, "a re-run must not download");
+    assert_eq!(
+        world.fetches_except(&root),
+        before,
+        "a re-run must not download"
+    );
     assert_eq!(world.marker(), marker);
     assert!(String::from_utf8_lossy(&output.stdout).contains("already done"));
 
     // One changed file is fetched again; the others are reused.
-    let cto = google.find_child(&google.find_child(&root, "Interviews").unwrap(), "cto.md").unwrap();
+    let cto = google
+        .find_child(&google.find_child(&root, "Interviews").unwrap(), "cto.md")
+        .unwrap();
     let memo_id = google.find_child(&root, "Memo").unwrap();
     google.replace_content(&cto, b"# CTO\nNow with a telematics budget.\n".to_vec());
     let (cto_before, memo_before) = (world.fetches_of(&cto), world.fetches_of(&memo_id));
@@ -139,14 +228,25 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
     assert_ok(&world.setup(&args, &world.env()).await);
     assert_eq!(world.fetches_of(&cto), cto_before + 1);
     assert_eq!(world.fetches_of(&memo_id), memo_before);
-    assert_eq!(world.fetches_except(&root), before + 1, "only the changed file is fetched");
+    assert_eq!(
+        world.fetches_except(&root),
+        before + 1,
+        "only the changed file is fetched"
+    );
     assert!(read("Interviews/cto.md").contains("telematics budget"));
     let rerun = world.marker();
-    assert_eq!(rerun.metrics["files_reused"], serde_json::json!((marker.files.len() - 2) as f64));
+    assert_eq!(
+        rerun.metrics["files_reused"],
+        serde_json::json!((marker.files.len() - 2) as f64)
+    );
 
     // --force fetches everything again.
     let before = world.fetches_except(&root);
-    assert_ok(&world.setup(&[&args[..], &["--force"]].concat(), &world.env()).await);
+    assert_ok(
+        &world
+            .setup(&[&args[..], &["--force"]].concat(), &world.env())
+            .await,
+    );
     assert!(world.fetches_except(&root) >= before + rerun.files.len() - 1);
 }
 
@@ -157,24 +257,45 @@ async fn a_single_file_link_and_an_export_over_the_cap_in_every_format() {
     std::fs::create_dir_all(&root_dir).unwrap();
     std::fs::write(root_dir.join("brief.md"), "Single linked brief.\n").unwrap();
     // Incompressible text: every export format exceeds the cap.
-    let noise: String = (0..1_500_000u64).map(|i| format!("{:x} ", i.wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+    let noise: String = (0..1_500_000u64)
+        .map(|i| format!("{:x} ", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
     std::fs::write(root_dir.join("Noise.gdoc.md"), noise).unwrap();
     let world = World::start(Some(&root_dir)).await;
     let root = world.emulator.seeded_folder_id().unwrap();
-    let brief = world.emulator.google().find_child(&root, "brief.md").unwrap();
+    let brief = world
+        .emulator
+        .google()
+        .find_child(&root, "brief.md")
+        .unwrap();
 
     let link = format!("https://drive.google.com/file/d/{brief}/view");
-    assert_ok(&world.setup(&["--google-drive-link", &link], &world.env()).await);
-    let paths: Vec<String> = world.marker().files.iter().map(|f| f.path.clone()).collect();
+    assert_ok(
+        &world
+            .setup(&["--google-drive-link", &link], &world.env())
+            .await,
+    );
+    let paths: Vec<String> = world
+        .marker()
+        .files
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
     assert_eq!(paths.len(), 2);
     assert_eq!(paths[0], "data/brief.md");
 
-    let output = world.setup(&["--google-drive-link", &root, "--force"], &world.env()).await;
+    let output = world
+        .setup(&["--google-drive-link", &root, "--force"], &world.env())
+        .await;
     assert_ok(&output);
     let marker = world.marker();
     let details: DataDetails = serde_json::from_value(marker.details).unwrap();
     assert_eq!(details.skipped.len(), 1);
     assert_eq!(details.skipped[0].original_path, "Noise");
-    assert!(details.skipped[0].reason.contains("10 MB export cap"), "{:?}", details.skipped);
+    assert!(
+        details.skipped[0].reason.contains("10 MB export cap"),
+        "{:?}",
+        details.skipped
+    );
     assert!(marker.files.iter().all(|f| !f.path.contains("Noise")));
 }

@@ -48,11 +48,18 @@ async fn killed_at_random_moments_the_data_set_is_never_half_ready_and_the_rerun
     for i in 0..FILES {
         let dir = root_dir.join(format!("batch-{}", i % 4));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("doc-{i:03}.md")), format!("document {i}\n").repeat(2_000)).unwrap();
+        std::fs::write(
+            dir.join(format!("doc-{i:03}.md")),
+            format!("document {i}\n").repeat(2_000),
+        )
+        .unwrap();
     }
     let world = World::start(Some(&root_dir)).await;
     let root = world.emulator.seeded_folder_id().unwrap();
-    world.emulator.faults().set(Service::Google, FaultSpec::latency(Duration::from_millis(8), Duration::from_millis(8)));
+    world.emulator.faults().set(
+        Service::Google,
+        FaultSpec::latency(Duration::from_millis(8), Duration::from_millis(8)),
+    );
     let ids: Vec<String> = world
         .emulator
         .state_dump()
@@ -70,14 +77,24 @@ async fn killed_at_random_moments_the_data_set_is_never_half_ready_and_the_rerun
     let seed_value = fastrand::u64(..);
     println!("kill schedule seed {seed_value}");
     let mut rng = fastrand::Rng::with_seed(seed_value);
-    let args = ["--google-drive-link", root.as_str(), "--max-concurrent-downloads", "4", "--run-id", "kill-test"];
+    let args = [
+        "--google-drive-link",
+        root.as_str(),
+        "--max-concurrent-downloads",
+        "4",
+        "--run-id",
+        "kill-test",
+    ];
     assert_ok(&world.setup(&args, &world.env()).await);
     let mut killed_mid_run = 0;
     for round in 0..8 {
         if round % 2 == 0 {
             // Change some files so the next run withdraws the marker and downloads again.
             for id in ids.iter().skip(round).step_by(7) {
-                world.emulator.google().replace_content(id, format!("round {round}\n").repeat(1_500).into_bytes());
+                world
+                    .emulator
+                    .google()
+                    .replace_content(id, format!("round {round}\n").repeat(1_500).into_bytes());
             }
         }
         let mut child = world.command(&args, &world.env()).spawn().unwrap();
@@ -92,8 +109,14 @@ async fn killed_at_random_moments_the_data_set_is_never_half_ready_and_the_rerun
     stop.store(true, Ordering::Relaxed);
     let (seen, violations) = watcher.join().unwrap();
     assert_ok(&output);
-    assert!(violations.is_empty(), "data/.ready vouched for an incomplete data set: {violations:?}");
-    assert!(killed_mid_run >= 2, "only {killed_mid_run} kills landed during a run");
+    assert!(
+        violations.is_empty(),
+        "data/.ready vouched for an incomplete data set: {violations:?}"
+    );
+    assert!(
+        killed_mid_run >= 2,
+        "only {killed_mid_run} kills landed during a run"
+    );
     assert!(seen > 0, "the watcher never saw a marker");
 
     let marker = world.marker();
@@ -105,7 +128,12 @@ async fn killed_at_random_moments_the_data_set_is_never_half_ready_and_the_rerun
             .find(|f| f.origin["drive_id"].as_str() == Some(id.as_str()))
             .unwrap();
         let on_disk = std::fs::read(world.company().join(&record.path)).unwrap();
-        assert_eq!(on_disk, world.emulator.google().file_bytes(id).unwrap(), "{} is stale", record.path);
+        assert_eq!(
+            on_disk,
+            world.emulator.google().file_bytes(id).unwrap(),
+            "{} is stale",
+            record.path
+        );
     }
     let leftovers: Vec<String> = common::tree(&world.company().data_dir())
         .into_iter()

@@ -281,6 +281,7 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
         progress.save(&progress_path)?;
     }
     drop_stale_uploads(&client, &plan, &mut progress, cli.concurrency as usize).await?;
+    forget_vanished_uploads(&client, &mut progress).await?;
     progress.save(&progress_path)?;
 
     step(2, TOTAL_STEPS, "Uploading documents");
@@ -447,6 +448,31 @@ async fn drop_stale_uploads(
             ids.len()
         );
         openai::delete_files(client, &ids, concurrency).await?;
+    }
+    Ok(())
+}
+
+/// When the store is gone, the files recorded for it may be gone too (deleted, expired, or a
+/// different account or endpoint): only files OpenAI still holds are reused.
+async fn forget_vanished_uploads(client: &OpenAi, progress: &mut Progress) -> Result<()> {
+    if progress.files.is_empty() {
+        return Ok(());
+    }
+    if let Some(id) = &progress.vector_store_id
+        && openai::live_store(client, id).await?.is_some()
+    {
+        return Ok(());
+    }
+    let existing = openai::existing_file_ids(client).await?;
+    let before = progress.files.len();
+    progress
+        .files
+        .retain(|_, up| existing.contains(&up.file_id));
+    if progress.files.len() < before {
+        tracing::warn!(
+            "{} recorded uploads no longer exist at OpenAI: uploading them again",
+            before - progress.files.len()
+        );
     }
     Ok(())
 }

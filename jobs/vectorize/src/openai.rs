@@ -3,14 +3,14 @@
 //! Retries and timeouts live in `openai-client`; this module bounds concurrency and decides what
 //! to do with each answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use openai_client::async_openai::traits::RequestOptionsBuilder;
-use openai_client::async_openai::types::files::{CreateFileRequestArgs, FilePurpose};
+use openai_client::async_openai::types::files::{CreateFileRequestArgs, FilePurpose, OpenAIFile};
 use openai_client::async_openai::types::vectorstores::{
     CreateVectorStoreFileBatchRequestArgs, CreateVectorStoreRequestArgs,
     VectorStoreExpirationAfter, VectorStoreFileObject, VectorStoreFileStatus, VectorStoreStatus,
@@ -103,10 +103,41 @@ pub async fn find_unrecorded_uploads(
     documents: &[Document],
     since: u64,
 ) -> Result<BTreeMap<String, Uploaded>> {
-    let what = "list uploaded files";
     let wanted: BTreeMap<&str, &Document> =
         documents.iter().map(|d| (d.filename.as_str(), d)).collect();
     let mut found = BTreeMap::new();
+    for file in list_uploaded_files(client).await? {
+        let Some(document) = wanted.get(file.filename.as_str()) else {
+            continue;
+        };
+        if file.created_at >= since && file.bytes.map(u64::from) == Some(document.bytes) {
+            found.insert(
+                document.path.clone(),
+                Uploaded {
+                    file_id: file.id.clone(),
+                    sha256: document.sha256.clone(),
+                    filename: document.filename.clone(),
+                    bytes: document.bytes,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// The ids of every file with purpose `assistants` that OpenAI still holds.
+pub async fn existing_file_ids(client: &OpenAi) -> Result<BTreeSet<String>> {
+    Ok(list_uploaded_files(client)
+        .await?
+        .into_iter()
+        .map(|f| f.id)
+        .collect())
+}
+
+/// Every file with purpose `assistants`, all pages.
+async fn list_uploaded_files(client: &OpenAi) -> Result<Vec<OpenAIFile>> {
+    let what = "list uploaded files";
+    let mut files = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let mut query = vec![
@@ -123,28 +154,14 @@ pub async fn find_unrecorded_uploads(
             .list()
             .await
             .map_err(|e| map_error(e, what))?;
-        for file in &page.data {
-            let Some(document) = wanted.get(file.filename.as_str()) else {
-                continue;
-            };
-            if file.created_at >= since && file.bytes.map(u64::from) == Some(document.bytes) {
-                found.insert(
-                    document.path.clone(),
-                    Uploaded {
-                        file_id: file.id.clone(),
-                        sha256: document.sha256.clone(),
-                        filename: document.filename.clone(),
-                        bytes: document.bytes,
-                    },
-                );
-            }
-        }
         after = page
             .last_id
             .clone()
             .or_else(|| page.data.last().map(|f| f.id.clone()));
-        if !page.has_more || page.data.is_empty() {
-            return Ok(found);
+        let done = !page.has_more || page.data.is_empty();
+        files.extend(page.data);
+        if done {
+            return Ok(files);
         }
     }
 }

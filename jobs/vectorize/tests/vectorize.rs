@@ -490,6 +490,23 @@ async fn an_expired_store_is_rebuilt_from_the_uploaded_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn files_gone_with_their_store_are_uploaded_again() {
+    let mut fx = Fixture::start(Config::new()).await;
+    fx.data_stage(&documents(4));
+    assert_exit(&fx.run(&[]).await, 0);
+    // A fresh service (another account or endpoint) holds neither the store nor the files.
+    fx.emulator = Emulator::start(Config::new().file_processing_delay(Duration::from_millis(30)))
+        .await
+        .unwrap();
+
+    let output = fx.run(&[]).await;
+    assert_exit(&output, 0);
+    let (_, record) = fx.vectors();
+    assert_eq!(record.counts["completed"], 4);
+    assert_eq!(fx.uploads(), 4, "every vanished file is uploaded to the new service");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn cleanup_leaves_no_store_and_no_file_behind() {
     let fx = Fixture::start(Config::new()).await;
     fx.data_stage(&documents(6));

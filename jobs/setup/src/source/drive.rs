@@ -30,14 +30,19 @@ pub async fn list(client: &DriveClient, id: &str) -> Result<DriveListing> {
         return Ok(DriveListing { root, listing });
     }
     let mut seen: HashSet<String> = HashSet::from([root.id.clone()]);
-    let mut queue: VecDeque<(String, String, String)> = VecDeque::from([(root.id.clone(), ROOT.to_string(), String::new())]);
+    let mut queue: VecDeque<(String, String, String)> =
+        VecDeque::from([(root.id.clone(), ROOT.to_string(), String::new())]);
     while let Some((folder_id, key, prefix)) = queue.pop_front() {
         for child in client.list_children(&folder_id).await? {
             if child.is_folder() {
                 // A folder reachable twice (Drive allows several parents) is walked once.
                 if seen.insert(child.id.clone()) {
                     let path = format!("{prefix}{}/", child.name);
-                    listing.folders.push(Folder { id: child.id.clone(), parent: key.clone(), name: child.name.clone() });
+                    listing.folders.push(Folder {
+                        id: child.id.clone(),
+                        parent: key.clone(),
+                        name: child.name.clone(),
+                    });
                     queue.push_back((child.id.clone(), child.id.clone(), path));
                 }
             } else {
@@ -66,7 +71,13 @@ pub fn fingerprint_entries(listing: &Listing) -> Vec<serde_json::Value> {
         .documents
         .iter()
         .filter_map(|doc| match &doc.content {
-            Content::Drive(item) => Some(json!([item.id, doc.original_path, item.modified_time, item.md5_checksum, item.size])),
+            Content::Drive(item) => Some(json!([
+                item.id,
+                doc.original_path,
+                item.modified_time,
+                item.md5_checksum,
+                item.size
+            ])),
             Content::Local(_) => None,
         })
         .collect();

@@ -14,7 +14,10 @@ use super::{Content, Document, Folder, Listing, ROOT};
 /// Lists every file below `dir`.
 pub fn list(dir: &Path) -> Result<Listing> {
     let meta = std::fs::metadata(dir).map_err(|e| {
-        Error::bad_input(format!("cannot read --source-dir {} ({e}); pass an existing directory", dir.display()))
+        Error::bad_input(format!(
+            "cannot read --source-dir {} ({e}); pass an existing directory",
+            dir.display()
+        ))
     })?;
     if !meta.is_dir() {
         return Err(Error::bad_input(format!(
@@ -28,8 +31,12 @@ pub fn list(dir: &Path) -> Result<Listing> {
 }
 
 fn walk(dir: &Path, prefix: &str, parent: &str, listing: &mut Listing) -> Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::bad_input(format!("cannot list {} ({e}); check its permissions", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::bad_input(format!(
+            "cannot list {} ({e}); check its permissions",
+            dir.display()
+        ))
+    })?;
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -39,9 +46,15 @@ fn walk(dir: &Path, prefix: &str, parent: &str, listing: &mut Listing) -> Result
         }
         let path = entry.path();
         let relative = format!("{prefix}{name}");
-        let Ok(file_type) = entry.file_type() else { continue };
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
         if file_type.is_dir() {
-            listing.folders.push(Folder { id: relative.clone(), parent: parent.to_string(), name });
+            listing.folders.push(Folder {
+                id: relative.clone(),
+                parent: parent.to_string(),
+                name,
+            });
             walk(&path, &format!("{relative}/"), &relative, listing)?;
         } else if let Some(meta) = std::fs::metadata(&path).ok().filter(|m| m.is_file()) {
             listing.documents.push(Document {

@@ -44,7 +44,10 @@ impl World {
     /// The base environment of a Drive run.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("GDRIVE_CREDENTIALS_PATH".into(), self.key.display().to_string()),
+            (
+                "GDRIVE_CREDENTIALS_PATH".into(),
+                self.key.display().to_string(),
+            ),
             ("GOOGLE_API_BASE_URL".into(), self.emulator.url()),
         ]
     }
@@ -57,8 +60,15 @@ impl World {
 
     pub fn command(&self, args: &[&str], env: &[(String, String)]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_setup"));
-        command.env_clear().env("LOG_FORMAT", "json").arg("--outputs").arg(self.outputs());
-        if !args.iter().any(|a| a.starts_with("--company-name") || a.starts_with("--inputs-file")) {
+        command
+            .env_clear()
+            .env("LOG_FORMAT", "json")
+            .arg("--outputs")
+            .arg(self.outputs());
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--company-name") || a.starts_with("--inputs-file"))
+        {
             command.args(["--company-name", COMPANY]);
         }
         command.args(args);
@@ -132,13 +142,20 @@ pub fn write_workbook(path: &Path, sheets: &[(&str, usize)]) {
 /// Every file under `dir`, relative, `/`-separated, sorted.
 pub fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(base, &path, out);
             } else {
-                out.push(path.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/"));
+                out.push(
+                    path.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
     }
