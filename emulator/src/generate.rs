@@ -569,7 +569,12 @@ mod tests {
         let schema = json!({"type": "array", "minItems": 20, "maxItems": 20,
             "items": {"type": "object", "properties": {"title": {"type": "string"}, "why": {"type": "string"}}}});
         let value = fill_schema(&schema, &quotes());
-        let titles: BTreeSet<&str> = value.as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
+        let titles: BTreeSet<&str> = value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["title"].as_str().unwrap())
+            .collect();
         assert_eq!(titles.len(), 20, "{titles:?}");
     }
 

@@ -31,7 +31,10 @@ impl AtomicFile {
             .prefix(TEMP_PREFIX)
             .tempfile_in(dir)
             .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-        Ok(AtomicFile { temp, target: target.to_path_buf() })
+        Ok(AtomicFile {
+            temp,
+            target: target.to_path_buf(),
+        })
     }
 
     /// The open temp file, for streaming writes.
@@ -47,8 +50,13 @@ impl AtomicFile {
     /// Flushes, renames into place and makes the rename durable.
     pub fn commit(self) -> Result<()> {
         let target = self.target;
-        self.temp.as_file().sync_all().map_err(|e| Error::io("flush", &target, e))?;
-        self.temp.persist(&target).map_err(|e| Error::io("rename into place", &target, e.error))?;
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io("flush", &target, e))?;
+        self.temp
+            .persist(&target)
+            .map_err(|e| Error::io("rename into place", &target, e.error))?;
         sync_dir(parent_of(&target)?)
     }
 }
@@ -65,7 +73,8 @@ impl Write for AtomicFile {
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(target)?;
-    file.write_all(bytes).map_err(|e| Error::io("write", target, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("write", target, e))?;
     file.commit()
 }
 
@@ -97,7 +106,9 @@ pub fn sweep_temp_files(dir: &Path) -> Result<()> {
 
 /// fsync of a directory, which makes renames and removals in it durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io("sync directory", dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", dir, e))
 }
 
 fn parent_of(path: &Path) -> Result<&Path> {
@@ -120,7 +131,9 @@ mod tests {
             f.write_all(b"second, never committed").unwrap();
         }
         assert_eq!(std::fs::read(&target).unwrap(), b"first");
-        let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap()).unwrap().collect();
+        let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .collect();
         assert_eq!(leftovers.len(), 1, "temp file was not removed");
         write_atomic(&target, b"third").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"third");

@@ -42,7 +42,9 @@ fn id_from_url(url: &url::Url) -> Option<String> {
 /// Drive ids are URL-safe base64-ish strings; real ones are 19 to 44 characters long.
 fn is_drive_id(id: &str) -> bool {
     (10..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -65,7 +67,11 @@ mod tests {
             format!("  {ID}  "),
         ];
         for form in forms {
-            assert_eq!(parse_drive_id("google_drive_link", &form).unwrap(), ID, "{form}");
+            assert_eq!(
+                parse_drive_id("google_drive_link", &form).unwrap(),
+                ID,
+                "{form}"
+            );
         }
     }
 

@@ -64,7 +64,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: one_line(message.into()), source: None }
+        Error {
+            kind,
+            message: one_line(message.into()),
+            source: None,
+        }
     }
     pub fn bad_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadInput, message)
@@ -103,7 +107,8 @@ impl Error {
             std::io::ErrorKind::NotFound => "check that the path exists",
             _ => "check the outputs volume",
         };
-        Error::storage(format!("cannot {action} {}: {err}; {hint}", path.display())).with_source(err)
+        Error::storage(format!("cannot {action} {}: {err}; {hint}", path.display()))
+            .with_source(err)
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -140,14 +145,20 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
 /// Messages are one line by contract: a newline inside would break log parsers and the CLI.
 fn one_line(message: String) -> String {
     if message.contains(['\n', '\r']) {
-        message.split(['\n', '\r']).filter(|s| !s.trim().is_empty()).collect::<Vec<_>>().join(" ")
+        message
+            .split(['\n', '\r'])
+            .filter(|s| !s.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     } else {
         message
     }

@@ -74,7 +74,9 @@ impl RetryPolicy {
     /// The wait before the next attempt: the backoff delay, or longer if the server asked.
     pub fn wait(&self, backoff_delay: Duration, retry_after: Option<Duration>) -> Duration {
         match retry_after {
-            Some(asked) => asked.min(self.max_retry_after).max(backoff_delay.min(Duration::from_millis(100))),
+            Some(asked) => asked
+                .min(self.max_retry_after)
+                .max(backoff_delay.min(Duration::from_millis(100))),
             None => backoff_delay,
         }
     }
@@ -101,31 +103,46 @@ pub fn client(settings: &HttpSettings) -> Result<Client> {
         .tls_certs_only(root_certificates())
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
-        .user_agent(concat!("agent-readiness-report/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!(
+            "agent-readiness-report/",
+            env!("CARGO_PKG_VERSION")
+        ))
         .build()
         .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")).with_source(e))
 }
 
 /// Whether an HTTP status is worth retrying.
 pub fn is_transient_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(seconds) = value.parse::<f64>() {
         return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok().or(Some(Duration::ZERO))
+    (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+        .or(Some(Duration::ZERO))
 }
 
 /// A failed attempt, classified.
 #[derive(Debug)]
 pub enum Failure {
     /// Worth another attempt; the server may have said when.
-    Transient { detail: String, retry_after: Option<Duration> },
+    Transient {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     /// Retrying cannot help (the status and the start of the body, for the message).
     Permanent { status: StatusCode, detail: String },
 }
@@ -161,8 +178,16 @@ impl Http {
 
     /// Sends the request `build` makes (called again for every attempt) and returns the first
     /// successful response. `what` describes the call for error messages ("list Drive folder").
-    pub async fn send(&self, what: &str, build: impl Fn(&Client) -> RequestBuilder) -> Result<Response> {
-        let _permit = self.limit.acquire().await.map_err(|_| Error::internal("HTTP limiter closed"))?;
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Response> {
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|_| Error::internal("HTTP limiter closed"))?;
         let attempt = || async {
             match build(&self.client).send().await {
                 Ok(response) if response.status().is_success() => Ok(response),
@@ -172,12 +197,18 @@ impl Http {
                     let body = response.text().await.unwrap_or_default();
                     let detail = format!("HTTP {status}: {}", snippet(&body));
                     if is_transient_status(status) {
-                        Err(Failure::Transient { detail, retry_after })
+                        Err(Failure::Transient {
+                            detail,
+                            retry_after,
+                        })
                     } else {
                         Err(Failure::Permanent { status, detail })
                     }
                 }
-                Err(e) => Err(Failure::Transient { detail: describe(&e), retry_after: None }),
+                Err(e) => Err(Failure::Transient {
+                    detail: describe(&e),
+                    retry_after: None,
+                }),
             }
         };
         let policy = &self.policy;
@@ -192,12 +223,18 @@ impl Http {
             .sleep(tokio::time::sleep)
             .when(Failure::is_transient)
             .adjust(|failure, delay| match failure {
-                Failure::Transient { retry_after, .. } => delay.map(|d| policy.wait(d, *retry_after)),
+                Failure::Transient { retry_after, .. } => {
+                    delay.map(|d| policy.wait(d, *retry_after))
+                }
                 Failure::Permanent { .. } => None,
             })
             .notify(|failure, delay| {
                 if let Failure::Transient { detail, .. } = failure {
-                    tracing::warn!(service = self.service, retry_in_ms = delay.as_millis() as u64, "{what}: {detail}; retrying");
+                    tracing::warn!(
+                        service = self.service,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "{what}: {detail}; retrying"
+                    );
                 }
             })
             .await;
@@ -218,9 +255,15 @@ impl Http {
 /// What a user can do about a permanent refusal.
 pub fn permanent_hint(status: StatusCode) -> &'static str {
     match status {
-        StatusCode::UNAUTHORIZED => "; the credentials are missing, wrong or revoked: check the key",
-        StatusCode::FORBIDDEN => "; the credentials lack permission: share the resource or grant access",
-        StatusCode::NOT_FOUND => "; the resource does not exist or is not shared with these credentials",
+        StatusCode::UNAUTHORIZED => {
+            "; the credentials are missing, wrong or revoked: check the key"
+        }
+        StatusCode::FORBIDDEN => {
+            "; the credentials lack permission: share the resource or grant access"
+        }
+        StatusCode::NOT_FOUND => {
+            "; the resource does not exist or is not shared with these credentials"
+        }
         _ => "",
     }
 }
@@ -279,31 +322,61 @@ mod tests {
             .up_to_n_times(1)
             .mount(&server)
             .await;
-        Mock::given(method("GET")).and(path("/x")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&server)
+            .await;
         let http = Http::new("test", &fast()).unwrap();
         let started = std::time::Instant::now();
         let url = format!("{}/x", server.uri());
         let response = http.send("get x", |c| c.get(&url)).await.unwrap();
         assert_eq!(response.text().await.unwrap(), "ok");
         // The backoff alone would wait at most 20 ms; Retry-After asked for a second.
-        assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(950),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(server.received_requests().await.unwrap().len(), 2);
     }
 
     #[tokio::test]
     async fn survives_a_503_run_and_gives_up_after_max_retries() {
         let server = MockServer::start().await;
-        Mock::given(method("GET")).and(path("/flaky")).respond_with(ResponseTemplate::new(503)).up_to_n_times(3).mount(&server).await;
-        Mock::given(method("GET")).and(path("/flaky")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
-        Mock::given(method("GET")).and(path("/down")).respond_with(ResponseTemplate::new(503).set_body_string("overloaded")).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/flaky"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(3)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/flaky"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/down"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
+            .mount(&server)
+            .await;
         let http = Http::new("test", &fast()).unwrap();
         let flaky = format!("{}/flaky", server.uri());
         http.send("get flaky", |c| c.get(&flaky)).await.unwrap();
         let down = format!("{}/down", server.uri());
         let err = http.send("get down", |c| c.get(&down)).await.unwrap_err();
         assert_eq!(err.exit_code(), 4);
-        assert!(err.to_string().contains("after 4 retries") && err.to_string().contains("overloaded"), "{err}");
-        let down_calls = server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/down").count();
+        assert!(
+            err.to_string().contains("after 4 retries") && err.to_string().contains("overloaded"),
+            "{err}"
+        );
+        let down_calls = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/down")
+            .count();
         assert_eq!(down_calls, 5);
     }
 
@@ -311,7 +384,10 @@ mod tests {
     async fn a_401_fails_at_once_with_a_hint() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"error":{"message":"Incorrect API key"}}"#))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .set_body_string(r#"{"error":{"message":"Incorrect API key"}}"#),
+            )
             .mount(&server)
             .await;
         let http = Http::new("OpenAI", &fast()).unwrap();
@@ -319,7 +395,10 @@ mod tests {
         let err = http.send("list files", |c| c.get(&url)).await.unwrap_err();
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
         let msg = err.to_string();
-        assert!(msg.contains("refused by OpenAI") && msg.contains("401") && msg.contains("revoked"), "{msg}");
+        assert!(
+            msg.contains("refused by OpenAI") && msg.contains("401") && msg.contains("revoked"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
@@ -337,7 +416,11 @@ mod tests {
                 }
                 let mut buf = [0u8; 1024];
                 let _ = socket.read(&mut buf).await;
-                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
             }
         });
         let http = Http::new("test", &fast()).unwrap();
@@ -354,7 +437,10 @@ mod tests {
         let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
         headers.insert("retry-after", later.parse().unwrap());
         let d = retry_after(&headers).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         headers.insert("retry-after", "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
     }

@@ -150,26 +150,52 @@ impl InputArgs {
         let mut received: BTreeMap<String, Received> = BTreeMap::new();
         if let Some(path) = &self.inputs_file {
             for (key, value) in read_inputs_file(path)? {
-                received.insert(key, Received { source: Source::InputsFile, value });
+                received.insert(
+                    key,
+                    Received {
+                        source: Source::InputsFile,
+                        value,
+                    },
+                );
             }
         }
         if let Some(dir) = &self.input_values_dir {
             for (key, value) in read_input_values_dir(dir)? {
-                received.insert(key, Received { source: Source::ValuesDir, value });
+                received.insert(
+                    key,
+                    Received {
+                        source: Source::ValuesDir,
+                        value,
+                    },
+                );
             }
         }
         if let Some(text) = &self.company_info {
             for (key, value) in parse_company_info(text)? {
-                received.insert(key, Received { source: Source::CompanyInfo, value });
+                received.insert(
+                    key,
+                    Received {
+                        source: Source::CompanyInfo,
+                        value,
+                    },
+                );
             }
         }
         for (key, value) in self.flag_values() {
             if let Some(value) = value {
-                received.insert(key.to_string(), Received { source: Source::Flag, value: value.clone() });
+                received.insert(
+                    key.to_string(),
+                    Received {
+                        source: Source::Flag,
+                        value: value.clone(),
+                    },
+                );
             }
         }
-        let raw: BTreeMap<&str, &str> =
-            received.iter().map(|(k, r)| (k.as_str(), r.value.as_str())).collect();
+        let raw: BTreeMap<&str, &str> = received
+            .iter()
+            .map(|(k, r)| (k.as_str(), r.value.as_str()))
+            .collect();
         let resolved = validate(&raw)?;
         Ok(Resolution { received, resolved })
     }
@@ -235,7 +261,13 @@ pub fn validate(raw: &BTreeMap<&str, &str>) -> Result<RunInputs> {
         None | Some("") => 7,
         Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=20).contains(&n) => n,
-            _ => return Err(invalid("use_cases_count", v, "must be an integer from 1 to 20")),
+            _ => {
+                return Err(invalid(
+                    "use_cases_count",
+                    v,
+                    "must be an integer from 1 to 20",
+                ));
+            }
         },
     };
 
@@ -259,7 +291,13 @@ pub fn validate(raw: &BTreeMap<&str, &str>) -> Result<RunInputs> {
             "explorer" => ReadinessCategory::Explorer,
             "adopter" => ReadinessCategory::Adopter,
             "leader" => ReadinessCategory::Leader,
-            _ => return Err(invalid("readiness_category", v, "must be Explorer, Adopter or Leader")),
+            _ => {
+                return Err(invalid(
+                    "readiness_category",
+                    v,
+                    "must be Explorer, Adopter or Leader",
+                ));
+            }
         },
     };
 
@@ -267,7 +305,10 @@ pub fn validate(raw: &BTreeMap<&str, &str>) -> Result<RunInputs> {
     let google_drive_id = if google_drive_link.is_empty() {
         None
     } else {
-        Some(crate::drive_link::parse_drive_id("google_drive_link", &google_drive_link)?)
+        Some(crate::drive_link::parse_drive_id(
+            "google_drive_link",
+            &google_drive_link,
+        )?)
     };
 
     let model_set = match get("model_set").map(str::trim) {
@@ -303,12 +344,18 @@ pub fn validate(raw: &BTreeMap<&str, &str>) -> Result<RunInputs> {
 
 /// `[A-Za-z0-9_-]{1,64}`.
 pub fn is_valid_run_id(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A fresh run id: the UTC start time and 8 random hex digits, e.g. `20261203_101500_9f3a0c1e`.
 pub fn generate_run_id() -> String {
-    format!("{}_{:08x}", crate::layout::timestamp(chrono::Utc::now()), fastrand::u32(..))
+    format!(
+        "{}_{:08x}",
+        crate::layout::timestamp(chrono::Utc::now()),
+        fastrand::u32(..)
+    )
 }
 
 /// Reads an inputs file (YAML or JSON; JSON is valid YAML). Scalars of any type become strings so
@@ -316,11 +363,13 @@ pub fn generate_run_id() -> String {
 /// (a misspelt key would otherwise be silently ignored).
 pub fn read_inputs_file(path: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::bad_input(format!("cannot read inputs file {}: {e}; check --inputs-file", path.display()))
+        Error::bad_input(format!(
+            "cannot read inputs file {}: {e}; check --inputs-file",
+            path.display()
+        ))
     })?;
-    parse_inputs_text(&text).map_err(|msg| {
-        Error::bad_input(format!("invalid inputs file {}: {msg}", path.display()))
-    })
+    parse_inputs_text(&text)
+        .map_err(|msg| Error::bad_input(format!("invalid inputs file {}: {msg}", path.display())))
 }
 
 fn parse_inputs_text(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
@@ -333,16 +382,26 @@ fn parse_inputs_text(text: &str) -> std::result::Result<Vec<(String, String)>, S
     };
     let mut out = Vec::new();
     for (key, value) in map {
-        let key = key.as_str().ok_or("every key must be a string")?.to_string();
+        let key = key
+            .as_str()
+            .ok_or("every key must be a string")?
+            .to_string();
         if !KEYS.contains(&key.as_str()) {
-            return Err(format!("unknown key {key:?}; known keys: {}", KEYS.join(", ")));
+            return Err(format!(
+                "unknown key {key:?}; known keys: {}",
+                KEYS.join(", ")
+            ));
         }
         let value = match value {
             serde_yaml::Value::Null => continue,
             serde_yaml::Value::String(s) => s,
             serde_yaml::Value::Number(n) => n.to_string(),
             serde_yaml::Value::Bool(b) => b.to_string(),
-            _ => return Err(format!("value of {key:?} must be a single value, not a list or mapping")),
+            _ => {
+                return Err(format!(
+                    "value of {key:?} must be a single value, not a list or mapping"
+                ));
+            }
         };
         out.push((key, value));
     }
@@ -365,7 +424,10 @@ pub fn read_input_values_dir(dir: &Path) -> Result<Vec<(String, String)>> {
             let value = std::fs::read_to_string(&path).map_err(|e| {
                 Error::bad_input(format!("cannot read input file {}: {e}", path.display()))
             })?;
-            out.push((key.to_string(), value.trim_end_matches(['\n', '\r']).to_string()));
+            out.push((
+                key.to_string(),
+                value.trim_end_matches(['\n', '\r']).to_string(),
+            ));
         }
     }
     Ok(out)
@@ -431,7 +493,10 @@ mod tests {
     use super::*;
 
     fn args() -> InputArgs {
-        InputArgs { company_name: Some("Acme Corp.".into()), ..Default::default() }
+        InputArgs {
+            company_name: Some("Acme Corp.".into()),
+            ..Default::default()
+        }
     }
 
     fn err_of(args: InputArgs) -> String {
@@ -454,40 +519,94 @@ mod tests {
 
     #[test]
     fn score_forms_and_category_case() {
-        for (raw, want) in [("75", 75), ("75%", 75), ("75 %", 75), ("0", 0), ("100", 100)] {
-            let a = InputArgs { readiness_score: Some(raw.into()), ..args() };
+        for (raw, want) in [
+            ("75", 75),
+            ("75%", 75),
+            ("75 %", 75),
+            ("0", 0),
+            ("100", 100),
+        ] {
+            let a = InputArgs {
+                readiness_score: Some(raw.into()),
+                ..args()
+            };
             assert_eq!(a.resolve().unwrap().resolved.readiness_score, want, "{raw}");
         }
-        let a = InputArgs { readiness_category: Some("aDoPtEr".into()), ..args() };
-        assert_eq!(a.resolve().unwrap().resolved.readiness_category, ReadinessCategory::Adopter);
+        let a = InputArgs {
+            readiness_category: Some("aDoPtEr".into()),
+            ..args()
+        };
+        assert_eq!(
+            a.resolve().unwrap().resolved.readiness_category,
+            ReadinessCategory::Adopter
+        );
     }
 
     #[test]
     fn bad_values_name_key_value_and_rule() {
         for bad in ["0", "21", "-1", "abc", "7.5"] {
-            let msg = err_of(InputArgs { use_cases_count: Some(bad.into()), ..args() });
-            assert!(msg.contains("use_cases_count") && msg.contains(&format!("{bad:?}")), "{msg}");
+            let msg = err_of(InputArgs {
+                use_cases_count: Some(bad.into()),
+                ..args()
+            });
+            assert!(
+                msg.contains("use_cases_count") && msg.contains(&format!("{bad:?}")),
+                "{msg}"
+            );
             assert!(msg.contains("1 to 20"), "{msg}");
         }
         for bad in ["", "   ", "!!!"] {
-            let msg = err_of(InputArgs { company_name: Some(bad.into()), ..Default::default() });
+            let msg = err_of(InputArgs {
+                company_name: Some(bad.into()),
+                ..Default::default()
+            });
             assert!(msg.contains("company_name"), "{msg}");
         }
         let msg = err_of(InputArgs::default());
-        assert!(msg.contains("company_name") && msg.contains("--company-name"), "{msg}");
-        let msg = err_of(InputArgs { company_name: Some("x".repeat(201)), ..Default::default() });
+        assert!(
+            msg.contains("company_name") && msg.contains("--company-name"),
+            "{msg}"
+        );
+        let msg = err_of(InputArgs {
+            company_name: Some("x".repeat(201)),
+            ..Default::default()
+        });
         assert!(msg.contains("200"), "{msg}");
-        let msg = err_of(InputArgs { readiness_score: Some("101".into()), ..args() });
-        assert!(msg.contains("readiness_score") && msg.contains("0 to 100"), "{msg}");
-        let msg = err_of(InputArgs { readiness_category: Some("Guru".into()), ..args() });
+        let msg = err_of(InputArgs {
+            readiness_score: Some("101".into()),
+            ..args()
+        });
+        assert!(
+            msg.contains("readiness_score") && msg.contains("0 to 100"),
+            "{msg}"
+        );
+        let msg = err_of(InputArgs {
+            readiness_category: Some("Guru".into()),
+            ..args()
+        });
         assert!(msg.contains("Explorer, Adopter or Leader"), "{msg}");
-        let msg = err_of(InputArgs { model_set: Some("gpt4".into()), ..args() });
+        let msg = err_of(InputArgs {
+            model_set: Some("gpt4".into()),
+            ..args()
+        });
         assert!(msg.contains("model_set"), "{msg}");
-        let msg = err_of(InputArgs { company_slug: Some("Acme Corp".into()), ..args() });
-        assert!(msg.contains("company_slug") && msg.contains("acme_corp"), "{msg}");
-        let msg = err_of(InputArgs { run_id: Some("a/b".into()), ..args() });
+        let msg = err_of(InputArgs {
+            company_slug: Some("Acme Corp".into()),
+            ..args()
+        });
+        assert!(
+            msg.contains("company_slug") && msg.contains("acme_corp"),
+            "{msg}"
+        );
+        let msg = err_of(InputArgs {
+            run_id: Some("a/b".into()),
+            ..args()
+        });
         assert!(msg.contains("run_id"), "{msg}");
-        let msg = err_of(InputArgs { google_drive_link: Some("https://x.org/a".into()), ..args() });
+        let msg = err_of(InputArgs {
+            google_drive_link: Some("https://x.org/a".into()),
+            ..args()
+        });
         assert!(msg.contains("google_drive_link"), "{msg}");
     }
 
@@ -495,17 +614,32 @@ mod tests {
     fn inputs_file_yaml_and_json_with_flag_override() {
         let dir = tempfile::tempdir().unwrap();
         let yaml = dir.path().join("in.yaml");
-        std::fs::write(&yaml, "company_name: Müller GmbH\nuse_cases_count: 3\nreadiness_score: 80 %\n").unwrap();
+        std::fs::write(
+            &yaml,
+            "company_name: Müller GmbH\nuse_cases_count: 3\nreadiness_score: 80 %\n",
+        )
+        .unwrap();
         let json = dir.path().join("in.json");
-        std::fs::write(&json, r#"{"company_name": "Müller GmbH", "use_cases_count": 3}"#).unwrap();
+        std::fs::write(
+            &json,
+            r#"{"company_name": "Müller GmbH", "use_cases_count": 3}"#,
+        )
+        .unwrap();
         for path in [&yaml, &json] {
-            let a = InputArgs { inputs_file: Some(path.clone()), ..Default::default() };
+            let a = InputArgs {
+                inputs_file: Some(path.clone()),
+                ..Default::default()
+            };
             let r = a.resolve().unwrap();
             assert_eq!(r.resolved.company_slug, "muller_gmbh");
             assert_eq!(r.resolved.use_cases_count, 3);
             assert_eq!(r.received["use_cases_count"].source, Source::InputsFile);
         }
-        let a = InputArgs { inputs_file: Some(yaml), use_cases_count: Some("9".into()), ..Default::default() };
+        let a = InputArgs {
+            inputs_file: Some(yaml),
+            use_cases_count: Some("9".into()),
+            ..Default::default()
+        };
         let r = a.resolve().unwrap();
         assert_eq!(r.resolved.use_cases_count, 9);
         assert_eq!(r.received["use_cases_count"].source, Source::Flag);
@@ -517,20 +651,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.yaml");
         std::fs::write(&path, "company_name: Acme\nuse_case_count: 3\n").unwrap();
-        let msg = err_of(InputArgs { inputs_file: Some(path.clone()), ..Default::default() });
-        assert!(msg.contains("use_case_count") && msg.contains("in.yaml"), "{msg}");
+        let msg = err_of(InputArgs {
+            inputs_file: Some(path.clone()),
+            ..Default::default()
+        });
+        assert!(
+            msg.contains("use_case_count") && msg.contains("in.yaml"),
+            "{msg}"
+        );
         std::fs::write(&path, "[1, 2").unwrap();
-        let msg = err_of(InputArgs { inputs_file: Some(path), ..Default::default() });
+        let msg = err_of(InputArgs {
+            inputs_file: Some(path),
+            ..Default::default()
+        });
         assert!(msg.contains("invalid inputs file"), "{msg}");
         let missing = dir.path().join("nope.yaml");
-        let msg = err_of(InputArgs { inputs_file: Some(missing), ..Default::default() });
+        let msg = err_of(InputArgs {
+            inputs_file: Some(missing),
+            ..Default::default()
+        });
         assert!(msg.contains("nope.yaml"), "{msg}");
     }
 
     #[test]
     fn company_info_empty_value_does_not_swallow_next_line() {
         let text = "{Company description}:\n{Overall Readiness score}: 75 %\n{Agent-readiness category}: Leader\n{Report Expectations}: focus on finance\n{Number of use cases to generate}: 4";
-        let a = InputArgs { company_info: Some(text.into()), ..args() };
+        let a = InputArgs {
+            company_info: Some(text.into()),
+            ..args()
+        };
         let r = a.resolve().unwrap().resolved;
         assert_eq!(r.company_description, "");
         assert_eq!(r.readiness_score, 75);
@@ -544,8 +693,18 @@ mod tests {
     fn company_info_multiline_values_unknown_labels_and_precedence() {
         let text = "{Company description}: Makes widgets.\nSells them worldwide.\n\n{Number of use cases to generate}: 2\n";
         let parsed = parse_company_info(text).unwrap();
-        assert_eq!(parsed[0], ("company_description".into(), "Makes widgets.\nSells them worldwide.".into()));
-        let a = InputArgs { company_info: Some(text.into()), use_cases_count: Some("5".into()), ..args() };
+        assert_eq!(
+            parsed[0],
+            (
+                "company_description".into(),
+                "Makes widgets.\nSells them worldwide.".into()
+            )
+        );
+        let a = InputArgs {
+            company_info: Some(text.into()),
+            use_cases_count: Some("5".into()),
+            ..args()
+        };
         assert_eq!(a.resolve().unwrap().resolved.use_cases_count, 5);
         let err = parse_company_info("{Budget}: 10").unwrap_err();
         assert!(err.to_string().contains("{Budget}"), "{err}");
@@ -558,12 +717,18 @@ mod tests {
         std::fs::write(dir.path().join("company_name"), "Acme Logistics GmbH\n").unwrap();
         std::fs::write(dir.path().join("use_cases_count"), "3").unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
-        let a = InputArgs { input_values_dir: Some(dir.path().into()), ..Default::default() };
+        let a = InputArgs {
+            input_values_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
         let r = a.resolve().unwrap();
         assert_eq!(r.resolved.company_name, "Acme Logistics GmbH");
         assert_eq!(r.resolved.use_cases_count, 3);
         assert_eq!(r.received["company_name"].source, Source::ValuesDir);
-        let a = InputArgs { input_values_dir: Some(dir.path().join("nope")), ..Default::default() };
+        let a = InputArgs {
+            input_values_dir: Some(dir.path().join("nope")),
+            ..Default::default()
+        };
         assert!(err_of(a).contains("--input-values-dir"));
     }
 

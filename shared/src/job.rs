@@ -24,7 +24,11 @@ where
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
         .and_then(|runtime| runtime.block_on(job()));
-    logging::metric(&format!("{service}_duration"), started.elapsed().as_secs_f64(), "seconds");
+    logging::metric(
+        &format!("{service}_duration"),
+        started.elapsed().as_secs_f64(),
+        "seconds",
+    );
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -34,7 +38,10 @@ where
                 exit_code = err.exit_code(),
                 "{err}"
             );
-            eprintln!("{service}: error: {}", logging::context().redact(err.message()));
+            eprintln!(
+                "{service}: error: {}",
+                logging::context().redact(err.message())
+            );
             ExitCode::from(err.exit_code())
         }
     }

@@ -67,7 +67,10 @@ pub struct CompanyDir {
 
 impl CompanyDir {
     pub fn new(root: impl Into<PathBuf>, slug: &str) -> Self {
-        CompanyDir { root: root.into(), slug: slug.to_string() }
+        CompanyDir {
+            root: root.into(),
+            slug: slug.to_string(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -95,7 +98,8 @@ impl CompanyDir {
         self.join("debug")
     }
     pub fn submission(&self, ts: &str, run_id: &str) -> PathBuf {
-        self.debug_dir().join(format!("submission_{ts}_{run_id}.json"))
+        self.debug_dir()
+            .join(format!("submission_{ts}_{run_id}.json"))
     }
     pub fn data_dir(&self) -> PathBuf {
         self.join("data")
@@ -107,10 +111,12 @@ impl CompanyDir {
         self.vector_ids_dir().join(format!("vector_{ts}.json"))
     }
     pub fn part_a(&self, ts: &str) -> PathBuf {
-        self.join("part_a").join(format!("report_draft_{}_{ts}.md", self.slug))
+        self.join("part_a")
+            .join(format!("report_draft_{}_{ts}.md", self.slug))
     }
     pub fn part_b(&self, ts: &str) -> PathBuf {
-        self.join("part_b").join(format!("report_enhanced_{}_{ts}.md", self.slug))
+        self.join("part_b")
+            .join(format!("report_enhanced_{}_{ts}.md", self.slug))
     }
     pub fn checkpoints_dir(&self) -> PathBuf {
         self.join("checkpoints")
@@ -119,10 +125,12 @@ impl CompanyDir {
         self.join("final")
     }
     pub fn final_report(&self, ts: &str) -> PathBuf {
-        self.final_dir().join(format!("FINAL_REPORT_{}_{ts}.md", self.slug))
+        self.final_dir()
+            .join(format!("FINAL_REPORT_{}_{ts}.md", self.slug))
     }
     pub fn upload_receipt(&self, run_id: &str) -> PathBuf {
-        self.final_dir().join(format!("upload_receipt_{run_id}.json"))
+        self.final_dir()
+            .join(format!("upload_receipt_{run_id}.json"))
     }
     pub fn lock_file(&self, stage: Stage) -> PathBuf {
         self.join(".locks").join(format!("{}.lock", stage.as_str()))
@@ -134,7 +142,9 @@ impl CompanyDir {
         match stage {
             Stage::Data => self.data_dir().join(".ready"),
             Stage::Vectors => self.vector_ids_dir().join(".ready"),
-            Stage::Final => self.final_dir().join(format!("FINAL_REPORT_{}_{ts}.ready", self.slug)),
+            Stage::Final => self
+                .final_dir()
+                .join(format!("FINAL_REPORT_{}_{ts}.ready", self.slug)),
             Stage::Upload => self.upload_receipt(ts),
         }
     }
@@ -151,20 +161,47 @@ mod tests {
         assert_eq!(ts, "20260102_030405");
         let dir = CompanyDir::new("/outputs", "acme");
         let cases = [
-            (dir.submission(&ts, "r1"), "/outputs/acme/debug/submission_20260102_030405_r1.json"),
+            (
+                dir.submission(&ts, "r1"),
+                "/outputs/acme/debug/submission_20260102_030405_r1.json",
+            ),
             (dir.marker(Stage::Data, ""), "/outputs/acme/data/.ready"),
-            (dir.vector_record(&ts), "/outputs/acme/vector_ids/vector_20260102_030405.json"),
-            (dir.marker(Stage::Vectors, ""), "/outputs/acme/vector_ids/.ready"),
-            (dir.part_a(&ts), "/outputs/acme/part_a/report_draft_acme_20260102_030405.md"),
-            (dir.part_b(&ts), "/outputs/acme/part_b/report_enhanced_acme_20260102_030405.md"),
-            (dir.final_report(&ts), "/outputs/acme/final/FINAL_REPORT_acme_20260102_030405.md"),
-            (dir.marker(Stage::Final, &ts), "/outputs/acme/final/FINAL_REPORT_acme_20260102_030405.ready"),
-            (dir.upload_receipt("r1"), "/outputs/acme/final/upload_receipt_r1.json"),
+            (
+                dir.vector_record(&ts),
+                "/outputs/acme/vector_ids/vector_20260102_030405.json",
+            ),
+            (
+                dir.marker(Stage::Vectors, ""),
+                "/outputs/acme/vector_ids/.ready",
+            ),
+            (
+                dir.part_a(&ts),
+                "/outputs/acme/part_a/report_draft_acme_20260102_030405.md",
+            ),
+            (
+                dir.part_b(&ts),
+                "/outputs/acme/part_b/report_enhanced_acme_20260102_030405.md",
+            ),
+            (
+                dir.final_report(&ts),
+                "/outputs/acme/final/FINAL_REPORT_acme_20260102_030405.md",
+            ),
+            (
+                dir.marker(Stage::Final, &ts),
+                "/outputs/acme/final/FINAL_REPORT_acme_20260102_030405.ready",
+            ),
+            (
+                dir.upload_receipt("r1"),
+                "/outputs/acme/final/upload_receipt_r1.json",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, PathBuf::from(want));
         }
-        assert_eq!(dir.relative(&dir.join("data/a/b.md")).as_deref(), Some("data/a/b.md"));
+        assert_eq!(
+            dir.relative(&dir.join("data/a/b.md")).as_deref(),
+            Some("data/a/b.md")
+        );
         assert_eq!(dir.relative(Path::new("/elsewhere/x")), None);
     }
 }

@@ -23,7 +23,8 @@ impl StageLock {
     pub fn acquire(dir: &CompanyDir, stage: Stage, run_id: &str) -> Result<StageLock> {
         let path = dir.lock_file(stage);
         let parent = path.parent().unwrap_or(dir.root());
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("create lock directory", parent, e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io("create lock directory", parent, e))?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -68,7 +69,9 @@ mod tests {
         assert!(err.to_string().contains("run run-a"), "{err}");
         // Other stages and other companies are independent.
         let _vectors = StageLock::acquire(&dir, Stage::Vectors, "run-b").unwrap();
-        let _other = StageLock::acquire(&CompanyDir::new(tmp.path(), "other"), Stage::Data, "run-b").unwrap();
+        let _other =
+            StageLock::acquire(&CompanyDir::new(tmp.path(), "other"), Stage::Data, "run-b")
+                .unwrap();
         drop(first);
         StageLock::acquire(&dir, Stage::Data, "run-b").unwrap();
     }

@@ -31,7 +31,12 @@ pub enum LogFormat {
 impl LogFormat {
     /// `LOG_FORMAT` if set (`json` or `pretty`), else pretty on a terminal and JSON otherwise.
     pub fn from_env() -> LogFormat {
-        match std::env::var("LOG_FORMAT").ok().as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match std::env::var("LOG_FORMAT")
+            .ok()
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             _ if std::io::stdout().is_terminal() => LogFormat::Pretty,
@@ -126,7 +131,11 @@ pub struct SchemaFormat {
 
 impl SchemaFormat {
     pub fn new(service: &str, format: LogFormat, context: LogContext) -> Self {
-        SchemaFormat { service: service.to_string(), format, context }
+        SchemaFormat {
+            service: service.to_string(),
+            format,
+            context,
+        }
     }
 }
 
@@ -184,10 +193,17 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let now = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
         let level = event.metadata().level().as_str();
         let (company, run_id) = {
             let inner = self.context.read();
@@ -214,10 +230,19 @@ where
                     if i > 0 {
                         line.push(',');
                     }
-                    let _ = write!(line, "\"{key}\":{}", serde_json::Value::String(value.to_string()));
+                    let _ = write!(
+                        line,
+                        "\"{key}\":{}",
+                        serde_json::Value::String(value.to_string())
+                    );
                 }
                 for (key, value) in &fields.rest {
-                    let _ = write!(line, ",{}:{}", serde_json::Value::String(key.clone()), redact(value));
+                    let _ = write!(
+                        line,
+                        ",{}:{}",
+                        serde_json::Value::String(key.clone()),
+                        redact(value)
+                    );
                 }
                 line.push('}');
                 line
@@ -225,8 +250,11 @@ where
             LogFormat::Pretty => {
                 // One event, one line, also for humans: newlines are shown escaped.
                 let flat = |s: &str| s.replace('\r', "\\r").replace('\n', "\\n");
-                let mut line =
-                    format!("{now} {level:>5} {} [{company} {run_id}] {}", self.service, flat(&message));
+                let mut line = format!(
+                    "{now} {level:>5} {} [{company} {run_id}] {}",
+                    self.service,
+                    flat(&message)
+                );
                 for (key, value) in &fields.rest {
                     match redact(value) {
                         serde_json::Value::String(s) => write!(line, " {key}={}", flat(&s))?,
@@ -255,7 +283,12 @@ pub fn filter_from_env() -> EnvFilter {
 }
 
 /// A layer for `service` writing to `writer` (tests pass a buffer).
-pub fn layer<S, W>(service: &str, format: LogFormat, context: LogContext, writer: W) -> impl Layer<S>
+pub fn layer<S, W>(
+    service: &str,
+    format: LogFormat,
+    context: LogContext,
+    writer: W,
+) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -270,13 +303,23 @@ where
 pub fn init(service: &str) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    for var in ["OPENAI_API_KEY", "PAPERSPACE_API_KEY", "WEBHOOK_API_KEY", "WEBHOOK_SECRET"] {
+    for var in [
+        "OPENAI_API_KEY",
+        "PAPERSPACE_API_KEY",
+        "WEBHOOK_API_KEY",
+        "WEBHOOK_SECRET",
+    ] {
         if let Ok(value) = std::env::var(var) {
             context().add_secret(&value);
         }
     }
-    let layer = layer(service, LogFormat::from_env(), context().clone(), std::io::stdout)
-        .with_filter(filter_from_env());
+    let layer = layer(
+        service,
+        LogFormat::from_env(),
+        context().clone(),
+        std::io::stdout,
+    )
+    .with_filter(filter_from_env());
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
@@ -287,7 +330,12 @@ pub fn step(k: u32, n: u32, message: &str) {
 
 /// Logs a metric line.
 pub fn metric(name: &str, value: f64, unit: &str) {
-    tracing::info!(metric_name = name, metric_value = value, metric_unit = unit, "metric {name}={value} {unit}");
+    tracing::info!(
+        metric_name = name,
+        metric_value = value,
+        metric_unit = unit,
+        "metric {name}={value} {unit}"
+    );
 }
 
 /// Logs a success line (`status: "success"`).
@@ -324,7 +372,12 @@ mod tests {
         let context = LogContext::default();
         context.set_company("Müller GmbH");
         context.set_run_id("run-1");
-        let subscriber = tracing_subscriber::registry().with(layer("setup", format, context.clone(), buffer.clone()));
+        let subscriber = tracing_subscriber::registry().with(layer(
+            "setup",
+            format,
+            context.clone(),
+            buffer.clone(),
+        ));
         tracing::subscriber::with_default(subscriber, || f(&context));
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         text.lines().map(str::to_string).collect()
@@ -347,7 +400,8 @@ mod tests {
             step(3, 10, "evidence");
             metric("files_downloaded", 12.0, "files");
             success("setup finished");
-            let err = crate::error::Error::external("Drive said no").with_source(std::io::Error::other("503"));
+            let err = crate::error::Error::external("Drive said no")
+                .with_source(std::io::Error::other("503"));
             tracing::error!(error = %err.chain(), error_kind = err.kind().as_str(), exit_code = err.exit_code(), "{}", err);
         });
         let got: Vec<String> = lines.iter().map(|l| normalise(l)).collect();
@@ -383,7 +437,13 @@ mod tests {
             });
             let all = lines.join("\n");
             assert_eq!(lines.len(), 5, "{all}");
-            for leaked in [key, "tok-tok-", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "xxxxxxxxxxxxxxxx", &shaped] {
+            for leaked in [
+                key,
+                "tok-tok-",
+                "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+                "xxxxxxxxxxxxxxxx",
+                &shaped,
+            ] {
                 assert!(!all.contains(leaked), "{leaked} leaked in:\n{all}");
             }
             assert!(all.matches("[REDACTED]").count() >= 5, "{all}");
@@ -394,6 +454,12 @@ mod tests {
     fn pretty_lines_are_readable() {
         let lines = capture(LogFormat::Pretty, |_| step(1, 10, "load inputs"));
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].contains(" INFO setup [Müller GmbH run-1] [STEP 1/10] load inputs step=1 total_steps=10"), "{}", lines[0]);
+        assert!(
+            lines[0].contains(
+                " INFO setup [Müller GmbH run-1] [STEP 1/10] load inputs step=1 total_steps=10"
+            ),
+            "{}",
+            lines[0]
+        );
     }
 }

@@ -34,7 +34,12 @@ impl FileRecord {
     /// Hashes the file at `relative` under `dir`.
     pub fn of(dir: &CompanyDir, relative: &str) -> Result<FileRecord> {
         let (bytes, sha256) = hash_file(&dir.join(relative))?;
-        Ok(FileRecord { path: relative.to_string(), bytes, sha256, origin: Value::Null })
+        Ok(FileRecord {
+            path: relative.to_string(),
+            bytes,
+            sha256,
+            origin: Value::Null,
+        })
     }
 
     pub fn with_origin(mut self, origin: Value) -> FileRecord {
@@ -81,11 +86,17 @@ impl Marker {
     pub fn verify(&self, dir: &CompanyDir, marker_path: &Path) -> Result<()> {
         for record in &self.files {
             if !is_safe_relative(&record.path) {
-                return Err(tampered(marker_path, &format!("lists an unsafe path {:?}", record.path)));
+                return Err(tampered(
+                    marker_path,
+                    &format!("lists an unsafe path {:?}", record.path),
+                ));
             }
             let path = dir.join(&record.path);
             let (bytes, sha256) = hash_file(&path).map_err(|_| {
-                tampered(marker_path, &format!("lists {} but it cannot be read", path.display()))
+                tampered(
+                    marker_path,
+                    &format!("lists {} but it cannot be read", path.display()),
+                )
             })?;
             if bytes != record.bytes || sha256 != record.sha256 {
                 return Err(tampered(
@@ -146,8 +157,15 @@ pub fn read_verified(dir: &CompanyDir, stage: Stage, marker_path: &Path) -> Resu
 
 /// The existing marker at `marker_path` if it records `fingerprint` and its files still verify:
 /// the stage is already done and need not be repeated.
-pub fn already_done(dir: &CompanyDir, stage: Stage, marker_path: &Path, fingerprint: &str) -> Option<Marker> {
-    read_verified(dir, stage, marker_path).ok().filter(|m| m.fingerprint == fingerprint)
+pub fn already_done(
+    dir: &CompanyDir,
+    stage: Stage,
+    marker_path: &Path,
+    fingerprint: &str,
+) -> Option<Marker> {
+    read_verified(dir, stage, marker_path)
+        .ok()
+        .filter(|m| m.fingerprint == fingerprint)
 }
 
 /// Streams a file through SHA-256: (size in bytes, lowercase hex digest).
@@ -157,7 +175,9 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io("read", path, e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io("read", path, e))?;
         if n == 0 {
             break;
         }
@@ -213,7 +233,10 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 /// A marker path must stay inside the company directory.
 fn is_safe_relative(path: &str) -> bool {
-    !path.is_empty() && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)))
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
 }
 
 #[cfg(test)]
@@ -265,7 +288,10 @@ mod tests {
         let err = read_verified(&dir, Stage::Vectors, &path).unwrap_err();
         assert_eq!(err.exit_code(), 3);
         let msg = err.to_string();
-        assert!(msg.contains("vector_ids/.ready") && msg.contains("`vectorize`"), "{msg}");
+        assert!(
+            msg.contains("vector_ids/.ready") && msg.contains("`vectorize`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -276,13 +302,23 @@ mod tests {
         let mut marker = sample(&dir);
         marker.files[0].path = "../acme/data/a.md".into();
         marker.write(&path).unwrap();
-        assert!(read_verified(&dir, Stage::Data, &path).unwrap_err().to_string().contains("unsafe"));
+        assert!(
+            read_verified(&dir, Stage::Data, &path)
+                .unwrap_err()
+                .to_string()
+                .contains("unsafe")
+        );
         let mut marker = sample(&dir);
         marker.stage = "final".into();
         marker.write(&path).unwrap();
         assert!(read_verified(&dir, Stage::Data, &path).is_err());
         std::fs::write(&path, "{ not json").unwrap();
-        assert_eq!(read_verified(&dir, Stage::Data, &path).unwrap_err().exit_code(), 3);
+        assert_eq!(
+            read_verified(&dir, Stage::Data, &path)
+                .unwrap_err()
+                .exit_code(),
+            3
+        );
     }
 
     #[test]

@@ -16,11 +16,21 @@ use crate::markers::{Marker, read_marker, read_verified};
 #[derive(clap::Args, Debug, Clone)]
 pub struct RootArgs {
     /// Writable root of the outputs tree.
-    #[arg(long, env = "OUTPUTS_ROOT", default_value = "/outputs", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "OUTPUTS_ROOT",
+        default_value = "/outputs",
+        value_name = "DIR"
+    )]
     pub outputs: PathBuf,
     /// Read-only roots searched for upstream stages, in order (repeatable; default: the outputs
     /// root). On Paperspace: `--inputs /inputs/<volume>` per upstream job.
-    #[arg(long = "inputs", env = "INPUT_ROOTS", value_delimiter = ',', value_name = "DIR")]
+    #[arg(
+        long = "inputs",
+        env = "INPUT_ROOTS",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
     pub inputs: Vec<PathBuf>,
 }
 
@@ -36,7 +46,8 @@ impl Roots {
     /// inside a distinct input root.
     pub fn open(args: &RootArgs) -> Result<Roots> {
         let roots = Roots::plan(args)?;
-        std::fs::create_dir_all(&roots.outputs).map_err(|e| Error::io("create outputs root", &roots.outputs, e))?;
+        std::fs::create_dir_all(&roots.outputs)
+            .map_err(|e| Error::io("create outputs root", &roots.outputs, e))?;
         let probe = tempfile::Builder::new()
             .prefix(crate::atomic::TEMP_PREFIX)
             .tempfile_in(&roots.outputs)
@@ -51,7 +62,10 @@ impl Roots {
         let inputs = if args.inputs.is_empty() {
             vec![outputs.clone()]
         } else {
-            args.inputs.iter().map(|p| absolute(p)).collect::<Result<Vec<_>>>()?
+            args.inputs
+                .iter()
+                .map(|p| absolute(p))
+                .collect::<Result<Vec<_>>>()?
         };
         for input in &inputs {
             if input != &outputs && outputs.starts_with(input) {
@@ -80,7 +94,10 @@ impl Roots {
 
     /// The company directory, in the first input root that has `relative` under it.
     pub fn find(&self, slug: &str, relative: &str) -> Option<CompanyDir> {
-        self.inputs.iter().map(|root| CompanyDir::new(root, slug)).find(|dir| dir.join(relative).exists())
+        self.inputs
+            .iter()
+            .map(|root| CompanyDir::new(root, slug))
+            .find(|dir| dir.join(relative).exists())
     }
 
     /// Finds and verifies an upstream stage with a fixed marker name (`data`, `vector_ids`).
@@ -90,7 +107,10 @@ impl Roots {
             Stage::Data => "data/.ready",
             Stage::Vectors => "vector_ids/.ready",
             Stage::Final | Stage::Upload => {
-                return Err(Error::internal(format!("stage {} has no fixed marker name", stage.as_str())));
+                return Err(Error::internal(format!(
+                    "stage {} has no fixed marker name",
+                    stage.as_str()
+                )));
             }
         };
         match self.find(slug, relative) {
@@ -104,29 +124,42 @@ impl Roots {
 
     /// Finds and verifies the final marker of `run_id` (or, without one, the most recently
     /// finished run's, by the time recorded in the marker).
-    pub fn upstream_final(&self, slug: &str, run_id: Option<&str>) -> Result<(CompanyDir, Marker, PathBuf)> {
+    pub fn upstream_final(
+        &self,
+        slug: &str,
+        run_id: Option<&str>,
+    ) -> Result<(CompanyDir, Marker, PathBuf)> {
         let prefix = format!("FINAL_REPORT_{slug}_");
         let mut best: Option<(CompanyDir, Marker, PathBuf)> = None;
         for root in &self.inputs {
             let dir = CompanyDir::new(root, slug);
-            let Ok(entries) = std::fs::read_dir(dir.final_dir()) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir.final_dir()) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !(name.starts_with(&prefix) && name.ends_with(".ready")) {
                     continue;
                 }
-                let Ok(marker) = read_marker(&entry.path()) else { continue };
+                let Ok(marker) = read_marker(&entry.path()) else {
+                    continue;
+                };
                 if run_id.is_some_and(|id| id != marker.run_id) {
                     continue;
                 }
-                if best.as_ref().is_none_or(|(_, b, _)| marker.finished > b.finished) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, b, _)| marker.finished > b.finished)
+                {
                     best = Some((dir.clone(), marker, entry.path()));
                 }
             }
         }
         let relative = format!("final/{prefix}<ts>.ready");
         let Some((dir, _, path)) = best else {
-            let what = run_id.map(|id| format!(" for run {id}")).unwrap_or_default();
+            let what = run_id
+                .map(|id| format!(" for run {id}"))
+                .unwrap_or_default();
             return Err(self.missing(slug, Stage::Final, &relative, &what));
         };
         let marker = read_verified(&dir, Stage::Final, &path)?;
@@ -134,8 +167,16 @@ impl Roots {
     }
 
     fn missing(&self, slug: &str, stage: Stage, relative: &str, what: &str) -> Error {
-        let searched: Vec<String> =
-            self.inputs.iter().map(|r| CompanyDir::new(r, slug).join(relative).display().to_string()).collect();
+        let searched: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|r| {
+                CompanyDir::new(r, slug)
+                    .join(relative)
+                    .display()
+                    .to_string()
+            })
+            .collect();
         Error::upstream(format!(
             "missing {} marker{what} (looked for {}): run the `{}` job first",
             stage.as_str(),
@@ -157,7 +198,10 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn args(outputs: &Path, inputs: &[&Path]) -> RootArgs {
-        RootArgs { outputs: outputs.into(), inputs: inputs.iter().map(|p| p.to_path_buf()).collect() }
+        RootArgs {
+            outputs: outputs.into(),
+            inputs: inputs.iter().map(|p| p.to_path_buf()).collect(),
+        }
     }
 
     fn write_data_stage(root: &Path) -> Marker {
@@ -209,7 +253,10 @@ mod tests {
         crate::atomic::write_atomic(&out.vector_record("t"), b"{}").unwrap();
         // Nothing could be written into the read-only input (root can bypass permissions, so
         // check the tree instead of relying on EACCES).
-        let mut names: Vec<_> = std::fs::read_dir(input.join("acme")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(input.join("acme"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         names.sort();
         assert_eq!(names, vec![std::ffi::OsString::from("data")]);
         std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -218,9 +265,13 @@ mod tests {
     #[test]
     fn outputs_inside_an_input_root_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = Roots::plan(&args(&tmp.path().join("in/out"), &[&tmp.path().join("in")])).unwrap_err();
+        let err =
+            Roots::plan(&args(&tmp.path().join("in/out"), &[&tmp.path().join("in")])).unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("never write into an input"), "{err}");
+        assert!(
+            err.to_string().contains("never write into an input"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -229,11 +280,23 @@ mod tests {
         let a = tmp.path().join("a");
         let b = tmp.path().join("b");
         let roots = Roots::open(&args(&tmp.path().join("out"), &[&a, &b])).unwrap();
-        let msg = roots.upstream("acme", Stage::Vectors).unwrap_err().to_string();
-        assert!(msg.contains(&a.join("acme/vector_ids/.ready").display().to_string()), "{msg}");
-        assert!(msg.contains(&b.join("acme/vector_ids/.ready").display().to_string()), "{msg}");
+        let msg = roots
+            .upstream("acme", Stage::Vectors)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(&a.join("acme/vector_ids/.ready").display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&b.join("acme/vector_ids/.ready").display().to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("`vectorize`"), "{msg}");
-        let msg = roots.upstream_final("acme", Some("r9")).unwrap_err().to_string();
+        let msg = roots
+            .upstream_final("acme", Some("r9"))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("`pipeline`") && msg.contains("r9"), "{msg}");
     }
 

@@ -35,7 +35,8 @@ pub fn slugify(name: &str) -> String {
 pub fn is_valid_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_SLUG_LEN
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !s.starts_with('_')
         && !s.ends_with('_')
         && !s.contains("__")
@@ -47,7 +48,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn hash_slug(name: &str) -> String {
-        format!("company_{}", &hex::encode(Sha256::digest(name.as_bytes()))[..8])
+        format!(
+            "company_{}",
+            &hex::encode(Sha256::digest(name.as_bytes()))[..8]
+        )
     }
 
     #[test]
@@ -78,7 +82,17 @@ mod tests {
         for ok in ["acme", "acme_corp", "a1", "company_e3b0c442"] {
             assert!(is_valid_slug(ok), "{ok}");
         }
-        for bad in ["", "_a", "a_", "a__b", "Acme", "a-b", ".", "..", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "_a",
+            "a_",
+            "a__b",
+            "Acme",
+            "a-b",
+            ".",
+            "..",
+            &"a".repeat(65),
+        ] {
             assert!(!is_valid_slug(bad), "{bad}");
         }
     }

@@ -21,7 +21,9 @@ const FILES: usize = 6;
 
 fn artifact(round: u64, k: usize) -> Vec<u8> {
     let len = fastrand::usize(1..160_000);
-    let body: Vec<u8> = (0..len).map(|i| (i as u64 ^ round ^ k as u64) as u8).collect();
+    let body: Vec<u8> = (0..len)
+        .map(|i| (i as u64 ^ round ^ k as u64) as u8)
+        .collect();
     let mut out = (len as u64).to_le_bytes().to_vec();
     out.extend_from_slice(&body);
     out.extend_from_slice(&Sha256::digest(&body));
@@ -33,7 +35,8 @@ fn artifact_is_whole(bytes: &[u8]) -> bool {
         return false;
     }
     let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    bytes.len() == 8 + len + 32 && Sha256::digest(&bytes[8..8 + len]).as_slice() == &bytes[8 + len..]
+    bytes.len() == 8 + len + 32
+        && Sha256::digest(&bytes[8..8 + len]).as_slice() == &bytes[8 + len..]
 }
 
 fn write_stage(dir: &CompanyDir, round: u64, careful: bool) {
@@ -97,7 +100,9 @@ fn inspect(root: &Path) -> Result<bool, String> {
             if name.starts_with("part_") {
                 let bytes = std::fs::read(entry.path()).unwrap();
                 if !artifact_is_whole(&bytes) {
-                    return Err(format!("partial artifact visible at its final name: {name}"));
+                    return Err(format!(
+                        "partial artifact visible at its final name: {name}"
+                    ));
                 }
             }
         }
@@ -106,7 +111,9 @@ fn inspect(root: &Path) -> Result<bool, String> {
     if !marker_path.exists() {
         return Ok(false);
     }
-    read_verified(&dir, Stage::Data, &marker_path).map(|_| true).map_err(|e| e.to_string())
+    read_verified(&dir, Stage::Data, &marker_path)
+        .map(|_| true)
+        .map_err(|e| e.to_string())
 }
 
 struct Tally {
@@ -119,10 +126,18 @@ fn hammer(kills: usize, careful: bool) -> Tally {
     let tmp = tempfile::tempdir().unwrap();
     let root: PathBuf = tmp.path().to_path_buf();
     let exe = std::env::current_exe().unwrap();
-    let mut tally = Tally { kills: 0, with_marker: 0, violations: Vec::new() };
+    let mut tally = Tally {
+        kills: 0,
+        with_marker: 0,
+        violations: Vec::new(),
+    };
     for _ in 0..kills {
         let mut child = Command::new(&exe)
-            .arg(if careful { "--writer" } else { "--careless-writer" })
+            .arg(if careful {
+                "--writer"
+            } else {
+                "--careless-writer"
+            })
             .arg(&root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -159,19 +174,30 @@ fn main() {
     );
     if !careful.violations.is_empty() {
         failed += 1;
-        println!("test careful_writer_never_exposes_partial_state ... FAILED: {:?}", &careful.violations[..careful.violations.len().min(3)]);
+        println!(
+            "test careful_writer_never_exposes_partial_state ... FAILED: {:?}",
+            &careful.violations[..careful.violations.len().min(3)]
+        );
     } else if careful.with_marker == 0 || careful.with_marker == careful.kills {
         failed += 1;
-        println!("test careful_writer_never_exposes_partial_state ... FAILED: kills never landed both inside and outside a round");
+        println!(
+            "test careful_writer_never_exposes_partial_state ... FAILED: kills never landed both inside and outside a round"
+        );
     } else {
         println!("test careful_writer_never_exposes_partial_state ... ok");
     }
 
     let careless = hammer(60, false);
-    println!("careless writer: {} kills, violations caught {}", careless.kills, careless.violations.len());
+    println!(
+        "careless writer: {} kills, violations caught {}",
+        careless.kills,
+        careless.violations.len()
+    );
     if careless.violations.is_empty() {
         failed += 1;
-        println!("test careless_writer_is_caught ... FAILED: the checks missed a non-atomic writer");
+        println!(
+            "test careless_writer_is_caught ... FAILED: the checks missed a non-atomic writer"
+        );
     } else {
         println!("test careless_writer_is_caught ... ok");
     }

@@ -13,14 +13,21 @@ use serde_yaml::Value;
 const JOBS: [&str; 4] = ["setup", "vectorize", "pipeline", "upload"];
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn binary(job: &str) -> PathBuf {
     // target/<profile>/deps/specs-<hash> → target/<profile>/<job>
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().unwrap().parent().unwrap().join(job);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` (make build) first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (make build) first",
+        path.display()
+    );
     path
 }
 
@@ -30,7 +37,9 @@ fn yaml(relative: &str) -> Value {
 }
 
 fn example_inputs() -> BTreeMap<String, String> {
-    let Value::Mapping(map) = yaml("workflows/paperspace/inputs.example.yaml") else { panic!("inputs must be a mapping") };
+    let Value::Mapping(map) = yaml("workflows/paperspace/inputs.example.yaml") else {
+        panic!("inputs must be a mapping")
+    };
     map.into_iter()
         .map(|(k, v)| {
             let v = match v {
@@ -82,8 +91,14 @@ fn tree(root: &Path) -> Vec<PathBuf> {
 fn secrets_env() -> BTreeMap<String, String> {
     [
         ("OPENAI_API_KEY", "test-openai-key"),
-        ("GDRIVE_CREDENTIALS_PATH", "/nonexistent/service-account.json"),
-        ("GDRIVE_FINAL_REPORT_FOLDER", "final-reports-folder-0000000000001"),
+        (
+            "GDRIVE_CREDENTIALS_PATH",
+            "/nonexistent/service-account.json",
+        ),
+        (
+            "GDRIVE_FINAL_REPORT_FOLDER",
+            "final-reports-folder-0000000000001",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -96,9 +111,17 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
     let inputs = example_inputs();
     let declared = spec["inputs"].as_mapping().expect("workflow inputs");
     for key in inputs.keys() {
-        assert!(declared.contains_key(key.as_str()), "example input {key} is not a workflow input");
+        assert!(
+            declared.contains_key(key.as_str()),
+            "example input {key} is not a workflow input"
+        );
     }
-    assert!(!declared["company_name"]["optional"].as_bool().unwrap_or(false), "company_name is required");
+    assert!(
+        !declared["company_name"]["optional"]
+            .as_bool()
+            .unwrap_or(false),
+        "company_name is required"
+    );
 
     // /inputs and /outputs of the containers, made real: per-key input files plus one volume
     // directory per upstream job, exactly as Paperspace mounts them.
@@ -117,13 +140,29 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
         assert_eq!(def["uses"].as_str(), Some("container@v1"), "{job}");
         assert!(def["timeout"].as_u64().is_some(), "{job} has no timeout");
         if let Some(prev) = previous {
-            assert!(def["needs"].as_sequence().unwrap().iter().any(|n| n.as_str() == Some(prev)), "{job} must need {prev}");
+            assert!(
+                def["needs"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|n| n.as_str() == Some(prev)),
+                "{job} must need {prev}"
+            );
         }
         previous = Some(job);
         let image = def["with"]["image"].as_str().unwrap();
         assert!(image.contains(job), "{job} runs image {image}");
-        let args: Vec<String> = def["with"]["args"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
-        assert_eq!(args[0], format!("/usr/local/bin/{job}"), "the binary's path comes first");
+        let args: Vec<String> = def["with"]["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            args[0],
+            format!("/usr/local/bin/{job}"),
+            "the binary's path comes first"
+        );
         for (name, source) in def["inputs"].as_mapping().unwrap() {
             let (name, source) = (name.as_str().unwrap(), source.as_str().unwrap());
             if let Some(upstream) = source.strip_suffix(&format!(".outputs.{name}")) {
@@ -139,7 +178,10 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
         }
         let args: Vec<String> = args[1..]
             .iter()
-            .map(|a| a.replace("/inputs", inputs_dir.to_str().unwrap()).replace("/outputs", outputs_dir.to_str().unwrap()))
+            .map(|a| {
+                a.replace("/inputs", inputs_dir.to_str().unwrap())
+                    .replace("/outputs", outputs_dir.to_str().unwrap())
+            })
             .collect();
         dry_run(job, &args, &secrets_env(), tmp.path());
     }
@@ -150,19 +192,32 @@ fn argo_template_args_pass_the_real_parsers() {
     let template = yaml("workflows/argo/report-pipeline.yaml");
     assert_eq!(template["kind"].as_str(), Some("WorkflowTemplate"));
     assert!(template["spec"]["activeDeadlineSeconds"].as_u64().is_some());
-    assert_eq!(template["spec"]["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(
+        template["spec"]["securityContext"]["runAsNonRoot"].as_bool(),
+        Some(true)
+    );
     let job_template = template["spec"]["templates"]
         .as_sequence()
         .unwrap()
         .iter()
         .find(|t| t["name"].as_str() == Some("job"))
         .expect("the job template");
-    assert!(job_template["retryStrategy"]["expression"].as_str().unwrap().contains('4'), "retries external failures");
+    assert!(
+        job_template["retryStrategy"]["expression"]
+            .as_str()
+            .unwrap()
+            .contains('4'),
+        "retries external failures"
+    );
     let steps: Vec<&str> = template["spec"]["templates"][0]["steps"]
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|s| s[0]["arguments"]["parameters"][0]["value"].as_str().unwrap())
+        .map(|s| {
+            s[0]["arguments"]["parameters"][0]["value"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, JOBS);
 
@@ -171,7 +226,12 @@ fn argo_template_args_pass_the_real_parsers() {
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_string(), p["value"].as_str().unwrap_or("").to_string()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     values.extend(example_inputs());
     let tmp = tempfile::tempdir().unwrap();
@@ -180,7 +240,9 @@ fn argo_template_args_pass_the_real_parsers() {
     let container = &job_template["container"];
     for job in JOBS {
         let fill = |s: &str| -> String {
-            let mut s = s.replace("{{inputs.parameters.job}}", job).replace("/outputs", outputs.to_str().unwrap());
+            let mut s = s
+                .replace("{{inputs.parameters.job}}", job)
+                .replace("/outputs", outputs.to_str().unwrap());
             for (key, value) in &values {
                 s = s.replace(&format!("{{{{workflow.parameters.{key}}}}}"), value);
             }
@@ -188,7 +250,12 @@ fn argo_template_args_pass_the_real_parsers() {
         };
         let command = fill(container["command"][0].as_str().unwrap());
         assert_eq!(command, format!("/usr/local/bin/{job}"));
-        let args: Vec<String> = container["args"].as_sequence().unwrap().iter().map(|a| fill(a.as_str().unwrap())).collect();
+        let args: Vec<String> = container["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| fill(a.as_str().unwrap()))
+            .collect();
         let mut envs = secrets_env();
         for var in container["env"].as_sequence().unwrap() {
             if let Some(value) = var["value"].as_str() {

@@ -503,7 +503,11 @@ async fn files_gone_with_their_store_are_uploaded_again() {
     assert_exit(&output, 0);
     let (_, record) = fx.vectors();
     assert_eq!(record.counts["completed"], 4);
-    assert_eq!(fx.uploads(), 4, "every vanished file is uploaded to the new service");
+    assert_eq!(
+        fx.uploads(),
+        4,
+        "every vanished file is uploaded to the new service"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
