@@ -2,7 +2,9 @@
 //! binary's argument parser and `--dry-run` (validation of inputs, roots and configuration with no
 //! network and no writes), with the values of the example inputs filled in.
 //!
-//! The job binaries are built by `make build` (which `make test` runs first).
+//! Each job is dry-run with its upstream stages present (small but valid stages written with the
+//! shared contract), as it would find them in a real run. The job binaries are built by
+//! `make build` (which `make test` runs first).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,99 @@ use std::process::Command;
 use serde_yaml::Value;
 
 const JOBS: [&str; 4] = ["setup", "vectorize", "pipeline", "upload"];
+const SLUG: &str = "acme_logistics_gmbh";
+/// What Argo's `{{workflow.name}}` (the template's default run_id) becomes in a run.
+const ARGO_RUN_ID: &str = "report-pipeline-x7k2p";
+
+/// Writes a small, valid stage (files + marker) produced by `job` under `root`.
+fn write_stage(root: &Path, job: &str, run_id: &str) {
+    use shared::layout::{CompanyDir, Stage};
+    use shared::markers::{FileRecord, Marker};
+    use shared::records::{DataDetails, FinalDetails, IndexedFile, VectorRecord};
+    let dir = CompanyDir::new(root, SLUG);
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        FileRecord::of(&dir, rel).unwrap()
+    };
+    let (stage, files, details, marker_path) = match job {
+        "setup" => {
+            let submission = "debug/submission_20260101_000000_r1.json";
+            let files = vec![
+                write(submission, b"{}"),
+                write("data/notes.md", b"# Notes\n"),
+            ];
+            let details = DataDetails {
+                submission: submission.into(),
+                source: "local".into(),
+                skipped: vec![],
+            };
+            (
+                Stage::Data,
+                files,
+                serde_json::to_value(details).unwrap(),
+                dir.marker(Stage::Data, ""),
+            )
+        }
+        "vectorize" => {
+            let record = VectorRecord {
+                run_id: "r1".into(),
+                vector_store_id: Some("vs_dry_run".into()),
+                files: vec![IndexedFile {
+                    path: "data/notes.md".into(),
+                    file_id: "file-dry-run".into(),
+                    filename: "notes.md".into(),
+                    status: "completed".into(),
+                    last_error: None,
+                }],
+                counts: [("completed".to_string(), 1), ("total".to_string(), 1)].into(),
+            };
+            let files = vec![write(
+                "vector_ids/vector_20260101_000000.json",
+                &serde_json::to_vec(&record).unwrap(),
+            )];
+            (
+                Stage::Vectors,
+                files,
+                serde_json::to_value(record).unwrap(),
+                dir.marker(Stage::Vectors, ""),
+            )
+        }
+        "pipeline" => {
+            let report = format!("final/FINAL_REPORT_{SLUG}_20260101_000000.md");
+            let files = vec![write(&report, b"# Report\n")];
+            let details = FinalDetails {
+                report,
+                model_set: "gpt5".into(),
+                use_cases_count: 7,
+                ..Default::default()
+            };
+            (
+                Stage::Final,
+                files,
+                serde_json::to_value(details).unwrap(),
+                dir.marker(Stage::Final, "20260101_000000"),
+            )
+        }
+        other => panic!("{other} produces no stage a job reads"),
+    };
+    Marker {
+        stage: stage.as_str().into(),
+        run_id: run_id.into(),
+        slug: SLUG.into(),
+        job: job.into(),
+        job_version: "test".into(),
+        started: chrono::Utc::now(),
+        finished: chrono::Utc::now(),
+        fingerprint: "spec-test".into(),
+        files,
+        metrics: Default::default(),
+        details,
+    }
+    .write(&marker_path)
+    .unwrap();
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -88,13 +183,16 @@ fn tree(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn secrets_env() -> BTreeMap<String, String> {
+/// The secrets a deployment injects, as fakes: a freshly generated service account key (written
+/// under `dir`) and obviously fake ids.
+fn secrets_env(dir: &Path) -> BTreeMap<String, String> {
+    let key = dir.join("service-account.json");
+    emulator::google::GoogleState::new("http://127.0.0.1:9")
+        .write_service_account_key(&key)
+        .unwrap();
     [
         ("OPENAI_API_KEY", "test-openai-key"),
-        (
-            "GDRIVE_CREDENTIALS_PATH",
-            "/nonexistent/service-account.json",
-        ),
+        ("GDRIVE_CREDENTIALS_PATH", key.to_str().unwrap()),
         (
             "GDRIVE_FINAL_REPORT_FOLDER",
             "final-reports-folder-0000000000001",
@@ -132,6 +230,8 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
     for (key, value) in &inputs {
         std::fs::write(inputs_dir.join(key), value).unwrap();
     }
+    let secrets = tempfile::tempdir().unwrap();
+    let envs = secrets_env(secrets.path());
     let jobs = spec["jobs"].as_mapping().unwrap();
     assert_eq!(jobs.len(), 4);
     let mut previous: Option<&str> = None;
@@ -167,7 +267,7 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
             let (name, source) = (name.as_str().unwrap(), source.as_str().unwrap());
             if let Some(upstream) = source.strip_suffix(&format!(".outputs.{name}")) {
                 assert!(JOBS.contains(&upstream), "{job} reads {source}");
-                std::fs::create_dir_all(inputs_dir.join(name)).unwrap();
+                write_stage(&inputs_dir.join(name), upstream, "r1");
             } else {
                 assert_eq!(source, format!("workflow.inputs.{name}"), "{job}");
             }
@@ -183,7 +283,7 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
                     .replace("/outputs", outputs_dir.to_str().unwrap())
             })
             .collect();
-        dry_run(job, &args, &secrets_env(), tmp.path());
+        dry_run(job, &args, &envs, tmp.path());
     }
 }
 
@@ -237,8 +337,12 @@ fn argo_template_args_pass_the_real_parsers() {
     let tmp = tempfile::tempdir().unwrap();
     let outputs = tmp.path().join("outputs");
     std::fs::create_dir_all(&outputs).unwrap();
+    let secrets = tempfile::tempdir().unwrap();
     let container = &job_template["container"];
-    for job in JOBS {
+    for (k, job) in JOBS.into_iter().enumerate() {
+        if k > 0 {
+            write_stage(&outputs, JOBS[k - 1], ARGO_RUN_ID);
+        }
         let fill = |s: &str| -> String {
             let mut s = s
                 .replace("{{inputs.parameters.job}}", job)
@@ -246,7 +350,7 @@ fn argo_template_args_pass_the_real_parsers() {
             for (key, value) in &values {
                 s = s.replace(&format!("{{{{workflow.parameters.{key}}}}}"), value);
             }
-            s.replace("{{workflow.name}}", "report-pipeline-x7k2p")
+            s.replace("{{workflow.name}}", ARGO_RUN_ID)
         };
         let command = fill(container["command"][0].as_str().unwrap());
         assert_eq!(command, format!("/usr/local/bin/{job}"));
@@ -256,7 +360,7 @@ fn argo_template_args_pass_the_real_parsers() {
             .iter()
             .map(|a| fill(a.as_str().unwrap()))
             .collect();
-        let mut envs = secrets_env();
+        let mut envs = secrets_env(secrets.path());
         for var in container["env"].as_sequence().unwrap() {
             if let Some(value) = var["value"].as_str() {
                 let value = fill(value);

@@ -26,7 +26,13 @@ pub enum Outcome {
         downloaded: u64,
         reused: bool,
     },
-    Skipped(SkippedDocument),
+    /// Not made ready. `modified_time` is set for a Drive document skipped only after fetching
+    /// it (an empty export, or every format over the export cap): the next run skips it again
+    /// without a request while its modifiedTime is unchanged.
+    Skipped {
+        skip: SkippedDocument,
+        modified_time: Option<String>,
+    },
 }
 
 /// What the fetches share.
@@ -35,6 +41,8 @@ pub struct Context<'a> {
     pub client: Option<&'a DriveClient>,
     /// The previous run's records of `data/` files, by path.
     pub previous: &'a HashMap<String, FileRecord>,
+    /// The previous run's fetch-time skips: Drive id → (the modifiedTime it was skipped at, why).
+    pub previous_skips: &'a HashMap<String, (String, String)>,
 }
 
 /// Brings one document into `data/`.
@@ -45,6 +53,12 @@ pub async fn fetch(ctx: &Context<'_>, planned: &Planned) -> Result<Outcome> {
             downloaded: 0,
             reused: true,
         });
+    }
+    if let Content::Drive(item) = &planned.document.content
+        && let Some((at, reason)) = ctx.previous_skips.get(&item.id)
+        && item.modified_time.as_ref() == Some(at)
+    {
+        return Ok(skipped(planned, reason));
     }
     match (&planned.document.content, &planned.fetch) {
         (Content::Local(path), Fetch::AsIs) => {
@@ -227,11 +241,14 @@ fn written(
 }
 
 fn skipped(planned: &Planned, reason: &str) -> Outcome {
-    Outcome::Skipped(SkippedDocument {
-        original_path: planned.document.original_path.clone(),
-        drive_id: planned.origin.drive_id.clone(),
-        reason: reason.to_string(),
-    })
+    Outcome::Skipped {
+        skip: SkippedDocument {
+            original_path: planned.document.original_path.clone(),
+            drive_id: planned.origin.drive_id.clone(),
+            reason: reason.to_string(),
+        },
+        modified_time: planned.origin.modified_time.clone(),
+    }
 }
 
 fn origin_json(origin: &DocumentOrigin) -> Result<serde_json::Value> {

@@ -42,6 +42,10 @@ use crate::fetch::{Context, Outcome};
 use crate::source::Listing;
 use crate::submission::{SourceInfo, Submission};
 
+/// Key of the marker's `details` (beside the fields of [`DataDetails`]) recording Drive documents
+/// skipped after fetching, with their modifiedTime: Drive id → time.
+const FETCH_SKIPS: &str = "fetch_skips";
+
 /// Where a run that is interrupted keeps the previous marker's records, so the next run can
 /// still reuse the files they vouch for (checked by SHA-256 before reuse). Never listed.
 const PREVIOUS_RECORDS: &str = "data/.previous.ready";
@@ -153,8 +157,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
 
-    let previous = if cli.force {
-        HashMap::new()
+    let (previous, previous_skips) = if cli.force {
+        Default::default()
     } else {
         previous_records(&dir, &marker_path)
     };
@@ -173,6 +177,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         dir: &dir,
         client: client.as_ref(),
         previous: &previous,
+        previous_skips: &previous_skips,
     };
     let mut outcomes = futures::stream::iter(
         plan.documents
@@ -180,7 +185,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             .map(|planned| fetch::fetch(&ctx, planned)),
     )
     .buffer_unordered(usize::from(cli.max_concurrent_downloads));
-    let (mut files, mut skipped) = (Vec::new(), plan.skipped.clone());
+    let (mut files, mut skipped, mut fetch_skips) =
+        (Vec::new(), plan.skipped.clone(), serde_json::Map::new());
     let (mut downloaded_files, mut downloaded_bytes, mut reused) = (0u64, 0u64, 0u64);
     while let Some(outcome) = outcomes.next().await {
         match outcome? {
@@ -197,8 +203,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 files.push(record);
             }
-            Outcome::Skipped(skip) => {
+            Outcome::Skipped {
+                skip,
+                modified_time,
+            } => {
                 tracing::warn!("skipped {}: {}", skip.original_path, skip.reason);
+                if let (Some(id), Some(time)) = (&skip.drive_id, modified_time) {
+                    fetch_skips.insert(id.clone(), json!(time));
+                }
                 skipped.push(skip);
             }
         }
@@ -251,6 +263,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         source: source.kind().to_string(),
         skipped,
     };
+    let mut details = serde_json::to_value(&details)
+        .map_err(|e| Error::internal(format!("cannot encode details: {e}")))?;
+    details[FETCH_SKIPS] = serde_json::Value::Object(fetch_skips);
     let marker = Marker {
         stage: Stage::Data.as_str().to_string(),
         run_id: run_id.clone(),
@@ -262,8 +277,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         fingerprint,
         files,
         metrics,
-        details: serde_json::to_value(&details)
-            .map_err(|e| Error::internal(format!("cannot encode details: {e}")))?,
+        details,
     };
     marker.write(&marker_path)?;
     shared::atomic::remove_durably(&dir.join(PREVIOUS_RECORDS))?;
@@ -380,21 +394,44 @@ fn dry_run(cli: &Cli, inputs: &RunInputs, run_id: &str, spec: &SourceSpec) -> Re
     Ok(())
 }
 
-/// The records of the previous data set: from its marker, or from the copy kept by a run that
-/// was interrupted.
-fn previous_records(dir: &CompanyDir, marker_path: &Path) -> HashMap<String, FileRecord> {
-    [marker_path.to_path_buf(), dir.join(PREVIOUS_RECORDS)]
+/// The file records and fetch-time skips of the previous data set: from its marker, or from
+/// the copy kept by a run that was interrupted.
+fn previous_records(
+    dir: &CompanyDir,
+    marker_path: &Path,
+) -> (
+    HashMap<String, FileRecord>,
+    HashMap<String, (String, String)>,
+) {
+    let Some(marker) = [marker_path.to_path_buf(), dir.join(PREVIOUS_RECORDS)]
         .iter()
         .filter(|path| path.exists())
         .find_map(|path| read_marker(path).ok().filter(|m| m.slug == dir.slug()))
-        .map(|marker| {
-            marker
-                .files
-                .into_iter()
-                .map(|f| (f.path.clone(), f))
-                .collect()
+    else {
+        return Default::default();
+    };
+    // Joined with the skipped list for the reason, which the next run repeats.
+    let reasons: HashMap<&str, &str> = marker.details["skipped"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["drive_id"].as_str()?, s["reason"].as_str()?)))
+        .collect();
+    let skips = marker.details[FETCH_SKIPS]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, time)| {
+            let reason = reasons.get(id.as_str())?;
+            Some((id.clone(), (time.as_str()?.to_string(), reason.to_string())))
         })
-        .unwrap_or_default()
+        .collect();
+    let files = marker
+        .files
+        .into_iter()
+        .map(|f| (f.path.clone(), f))
+        .collect();
+    (files, skips)
 }
 
 /// Withdraws `data/.ready` before `data/` changes, keeping its records for reuse: one rename.

@@ -225,7 +225,15 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
     google.replace_content(&cto, b"# CTO\nNow with a telematics budget.\n".to_vec());
     let (cto_before, memo_before) = (world.fetches_of(&cto), world.fetches_of(&memo_id));
     let before = world.fetches_except(&root);
+    let n_before = world.emulator.requests().entries().len();
     assert_ok(&world.setup(&args, &world.env()).await);
+    for e in &world.emulator.requests().entries()[n_before..] {
+        eprintln!("DEBUG {} {}", e.method, e.path);
+    }
+    eprintln!(
+        "DEBUG {}",
+        serde_json::to_string(&world.marker().details).unwrap()
+    );
     assert_eq!(world.fetches_of(&cto), cto_before + 1);
     assert_eq!(world.fetches_of(&memo_id), memo_before);
     assert_eq!(
