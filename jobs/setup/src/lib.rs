@@ -34,7 +34,7 @@ use shared::inputs::{InputArgs, RunInputs, generate_run_id};
 use shared::layout::{CompanyDir, Stage, timestamp};
 use shared::logging::{metric, step, success};
 use shared::markers::{FileRecord, Marker, already_done, fingerprint, read_marker};
-use shared::records::DataDetails;
+use shared::records::{DataDetails, SkippedDocument};
 use shared::roots::{RootArgs, Roots};
 use shared::{Error, Result};
 
@@ -179,54 +179,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         previous: &previous,
         previous_skips: &previous_skips,
     };
-    let mut outcomes = futures::stream::iter(
-        plan.documents
-            .iter()
-            .map(|planned| fetch::fetch(&ctx, planned)),
-    )
-    .buffer_unordered(usize::from(cli.max_concurrent_downloads));
-    let (mut files, mut skipped, mut fetch_skips) =
-        (Vec::new(), plan.skipped.clone(), serde_json::Map::new());
-    let (mut downloaded_files, mut downloaded_bytes, mut reused) = (0u64, 0u64, 0u64);
-    while let Some(outcome) = outcomes.next().await {
-        match outcome? {
-            Outcome::Written {
-                record,
-                downloaded,
-                reused: was_reused,
-            } => {
-                if was_reused {
-                    reused += 1;
-                } else if client.is_some() {
-                    downloaded_files += 1;
-                    downloaded_bytes += downloaded;
-                }
-                files.push(record);
-            }
-            Outcome::Skipped {
-                skip,
-                modified_time,
-            } => {
-                tracing::warn!("skipped {}: {}", skip.original_path, skip.reason);
-                if let (Some(id), Some(time)) = (&skip.drive_id, modified_time) {
-                    fetch_skips.insert(id.clone(), json!(time));
-                }
-                skipped.push(skip);
-            }
-        }
-    }
-    drop(outcomes);
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    skipped.sort_by(|a, b| a.original_path.cmp(&b.original_path));
-    if files.is_empty() {
+    let fetched = fetch_all(&ctx, &plan, usize::from(cli.max_concurrent_downloads)).await?;
+    if fetched.files.is_empty() {
         tracing::warn!(
             "no documents to index: the report will be written from the company profile alone"
         );
     }
 
     step(3, STEPS, "writing the submission file");
-    let ts = timestamp(started);
-    let submission_path = dir.submission(&ts, &run_id);
     let submission = Submission {
         run_id: &run_id,
         created_at: started,
@@ -235,50 +195,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         resolution: &resolution,
         source: &source,
     };
-    let mut text = serde_json::to_vec_pretty(&submission)
-        .map_err(|e| Error::internal(format!("cannot encode the submission: {e}")))?;
-    text.push(b'\n');
-    shared::atomic::write_atomic(&submission_path, &text)?;
-    let submission_relative = dir
-        .relative(&submission_path)
-        .ok_or_else(|| Error::internal("the submission file lies outside the company directory"))?;
-    remove_stale_files(&dir, &files)?;
+    let submission_relative = write_submission(&dir, &submission)?;
+    remove_stale_files(&dir, &fetched.files)?;
 
     step(4, STEPS, "writing data/.ready");
-    let documents = files.len();
-    files.push(FileRecord::of(&dir, &submission_relative)?);
-    let mut metrics = serde_json::Map::new();
-    for (name, value, unit) in [
-        ("documents", documents as f64, "files"),
-        ("files_downloaded", downloaded_files as f64, "files"),
-        ("bytes_downloaded", downloaded_bytes as f64, "bytes"),
-        ("files_reused", reused as f64, "files"),
-        ("files_skipped", skipped.len() as f64, "files"),
-    ] {
-        metric(name, value, unit);
-        metrics.insert(name.to_string(), json!(value));
-    }
-    let details = DataDetails {
-        submission: submission_relative,
-        source: source.kind().to_string(),
-        skipped,
-    };
-    let mut details = serde_json::to_value(&details)
-        .map_err(|e| Error::internal(format!("cannot encode details: {e}")))?;
-    details[FETCH_SKIPS] = serde_json::Value::Object(fetch_skips);
-    let marker = Marker {
-        stage: Stage::Data.as_str().to_string(),
-        run_id: run_id.clone(),
-        slug: inputs.company_slug.clone(),
-        job: "setup".to_string(),
-        job_version: env!("CARGO_PKG_VERSION").to_string(),
-        started,
-        finished: chrono::Utc::now(),
-        fingerprint,
-        files,
-        metrics,
-        details,
-    };
+    let marker = data_marker(
+        &dir,
+        fetched,
+        DataMarkerFacts {
+            run_id: &run_id,
+            started,
+            fingerprint,
+            submission: submission_relative,
+            source: source.kind(),
+        },
+    )?;
+    let documents = marker.files.len() - 1;
     marker.write(&marker_path)?;
     shared::atomic::remove_durably(&dir.join(PREVIOUS_RECORDS))?;
     success(&format!(
@@ -286,6 +218,123 @@ pub async fn run(cli: Cli) -> Result<()> {
         dir.data_dir().display()
     ));
     Ok(())
+}
+
+/// Writes `debug/submission_<ts>_<run_id>.json`; returns its company-relative path.
+fn write_submission(dir: &CompanyDir, submission: &Submission<'_>) -> Result<String> {
+    let path = dir.submission(&timestamp(submission.created_at), submission.run_id);
+    let mut text = serde_json::to_vec_pretty(submission)
+        .map_err(|e| Error::internal(format!("cannot encode the submission: {e}")))?;
+    text.push(b'\n');
+    shared::atomic::write_atomic(&path, &text)?;
+    dir.relative(&path)
+        .ok_or_else(|| Error::internal("the submission file lies outside the company directory"))
+}
+
+/// What the fetches produced, and the counts for the metrics.
+struct Fetched {
+    files: Vec<FileRecord>,
+    skipped: Vec<SkippedDocument>,
+    /// Drive id → modifiedTime of documents skipped after fetching (see [`FETCH_SKIPS`]).
+    fetch_skips: serde_json::Map<String, serde_json::Value>,
+    downloaded_files: u64,
+    downloaded_bytes: u64,
+    reused: u64,
+}
+
+/// Fetches every planned document, `concurrency` at a time; the first failure stops the run
+/// (documents in flight are abandoned; their temp files are removed).
+async fn fetch_all(ctx: &Context<'_>, plan: &plan::Plan, concurrency: usize) -> Result<Fetched> {
+    let mut outcomes = futures::stream::iter(plan.documents.iter().map(|p| fetch::fetch(ctx, p)))
+        .buffer_unordered(concurrency);
+    let mut fetched = Fetched {
+        files: Vec::new(),
+        skipped: plan.skipped.clone(),
+        fetch_skips: serde_json::Map::new(),
+        downloaded_files: 0,
+        downloaded_bytes: 0,
+        reused: 0,
+    };
+    while let Some(outcome) = outcomes.next().await {
+        match outcome? {
+            Outcome::Written {
+                record,
+                downloaded,
+                reused,
+            } => {
+                if reused {
+                    fetched.reused += 1;
+                } else if ctx.client.is_some() {
+                    fetched.downloaded_files += 1;
+                    fetched.downloaded_bytes += downloaded;
+                }
+                fetched.files.push(record);
+            }
+            Outcome::Skipped {
+                skip,
+                modified_time,
+            } => {
+                tracing::warn!("skipped {}: {}", skip.original_path, skip.reason);
+                if let (Some(id), Some(time)) = (&skip.drive_id, modified_time) {
+                    fetched.fetch_skips.insert(id.clone(), json!(time));
+                }
+                fetched.skipped.push(skip);
+            }
+        }
+    }
+    fetched.files.sort_by(|a, b| a.path.cmp(&b.path));
+    fetched
+        .skipped
+        .sort_by(|a, b| a.original_path.cmp(&b.original_path));
+    Ok(fetched)
+}
+
+/// The run facts a data marker records besides the fetched documents.
+struct DataMarkerFacts<'a> {
+    run_id: &'a str,
+    started: chrono::DateTime<chrono::Utc>,
+    fingerprint: String,
+    submission: String,
+    source: &'a str,
+}
+
+/// The marker listing every document and the submission file, with the metrics (also logged).
+fn data_marker(dir: &CompanyDir, fetched: Fetched, facts: DataMarkerFacts<'_>) -> Result<Marker> {
+    let mut files = fetched.files;
+    let documents = files.len();
+    files.push(FileRecord::of(dir, &facts.submission)?);
+    let mut metrics = serde_json::Map::new();
+    for (name, value, unit) in [
+        ("documents", documents as f64, "files"),
+        ("files_downloaded", fetched.downloaded_files as f64, "files"),
+        ("bytes_downloaded", fetched.downloaded_bytes as f64, "bytes"),
+        ("files_reused", fetched.reused as f64, "files"),
+        ("files_skipped", fetched.skipped.len() as f64, "files"),
+    ] {
+        metric(name, value, unit);
+        metrics.insert(name.to_string(), json!(value));
+    }
+    let details = DataDetails {
+        submission: facts.submission,
+        source: facts.source.to_string(),
+        skipped: fetched.skipped,
+    };
+    let mut details = serde_json::to_value(&details)
+        .map_err(|e| Error::internal(format!("cannot encode details: {e}")))?;
+    details[FETCH_SKIPS] = serde_json::Value::Object(fetched.fetch_skips);
+    Ok(Marker {
+        stage: Stage::Data.as_str().to_string(),
+        run_id: facts.run_id.to_string(),
+        slug: dir.slug().to_string(),
+        job: "setup".to_string(),
+        job_version: env!("CARGO_PKG_VERSION").to_string(),
+        started: facts.started,
+        finished: chrono::Utc::now(),
+        fingerprint: facts.fingerprint,
+        files,
+        metrics,
+        details,
+    })
 }
 
 /// Connects to the source and lists it.

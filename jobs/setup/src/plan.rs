@@ -277,6 +277,7 @@ mod tests {
                 local("empty.txt", ROOT, "empty.txt", 0),
                 local("photo.jpg", ROOT, "photo.jpg", 5),
                 local("CON", ROOT, "CON", 5),
+                local("video.pdf", ROOT, "video.pdf", MAX_FILE_BYTES + 1),
             ],
         };
         let plan = plan(&listing, "local");
@@ -300,12 +301,16 @@ mod tests {
             .iter()
             .map(|s| (s.original_path.as_str(), s.reason.as_str()))
             .collect();
-        assert_eq!(skipped.len(), 3);
+        assert_eq!(skipped.len(), 4);
         assert!(
             skipped[0].0 == "CON" && skipped[0].1.contains("without an extension"),
             "{skipped:?}"
         );
         assert!(skipped[1].1.contains("0 bytes"));
         assert!(skipped[2].1.contains(".jpg"));
+        assert!(
+            skipped[3].0 == "video.pdf" && skipped[3].1.contains("512 MB"),
+            "{skipped:?}"
+        );
     }
 }

@@ -192,6 +192,13 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
             .any(|(p, r)| *p == "photo.jpg" && r.contains("unsupported"))
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let key: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&world.key).unwrap()).unwrap();
+    let key_line = key["private_key"].as_str().unwrap().lines().nth(3).unwrap();
+    assert!(
+        !stdout.contains(key_line) && !stdout.contains("PRIVATE KEY"),
+        "a log line leaked the key"
+    );
     assert!(
         stdout.contains("skipped photo.jpg") && stdout.contains("10 MB export cap"),
         "{stdout}"

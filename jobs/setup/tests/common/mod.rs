@@ -1,6 +1,7 @@
 //! What the setup tests share: an emulator seeded from a folder written by the test, a service
 //! account key, and the real `setup` binary run with flags and environment only.
 
+// Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
