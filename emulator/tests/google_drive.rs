@@ -76,6 +76,10 @@ fn write_fixture(root: &Path) {
         write(&format!("Bulk/f{n:03}.txt"), format!("file {n}").as_bytes());
     }
     write("Team.shareddrive/plan.md", b"shared plan");
+    write(
+        "Team.shareddrive/Brief.gdoc.md",
+        b"# Brief\n\nShared brief.\n",
+    );
     write("Private.unshared/secret.md", b"not for the service account");
     write("Reports.readonly/existing.md", b"read me");
 }
@@ -372,8 +376,11 @@ async fn shared_drive_items_need_the_all_drives_flags() {
     let (with, _) = drive
         .list_all(&format!("'{team}' in parents"), 10, true)
         .await;
-    assert_eq!(with.len(), 1);
-    assert_eq!(with[0].drive_id.as_deref(), Some(team.as_str()));
+    assert_eq!(with.len(), 2);
+    assert!(
+        with.iter()
+            .all(|f| f.drive_id.as_deref() == Some(team.as_str()))
+    );
 
     let no_flag = drive
         .hub
@@ -384,6 +391,12 @@ async fn shared_drive_items_need_the_all_drives_flags() {
         .await;
     assert_eq!(drive_error(no_flag).1, "notFound");
     assert_eq!(drive.download(&plan).await.unwrap(), b"shared plan");
+    // files.export takes no supportsAllDrives: a shared-drive Doc exports without it.
+    let brief = drive.child(&team, "Brief");
+    assert_eq!(
+        drive.export(&brief, "text/markdown").await.unwrap(),
+        b"# Brief\n\nShared brief.\n"
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,7 @@
-//! The service account key at `GDRIVE_CREDENTIALS_PATH`, checked before it is used.
+//! The service account key, checked before it is used: the JSON itself in
+//! `GDRIVE_CREDENTIALS_JSON` (platforms such as Paperspace inject secrets as environment
+//! variables, and a scratch container cannot turn one into a file), else the file at
+//! `GDRIVE_CREDENTIALS_PATH`.
 //!
 //! yup-oauth2 would accept a half-broken key and fail later with a vague error at the first API
 //! call; here each way a key file can be wrong (variable unset, file unreadable, not JSON, not a
@@ -12,20 +15,32 @@ use yup_oauth2::ServiceAccountKey;
 
 /// The environment variable naming the key file (SPEC §7.1).
 pub const CREDENTIALS_ENV: &str = "GDRIVE_CREDENTIALS_PATH";
+/// The environment variable holding the key's JSON itself; wins over [`CREDENTIALS_ENV`].
+pub const CREDENTIALS_JSON_ENV: &str = "GDRIVE_CREDENTIALS_JSON";
 
-/// Reads and checks the key named by [`CREDENTIALS_ENV`].
-pub fn load_from_env() -> Result<(PathBuf, ServiceAccountKey)> {
+/// Reads and checks the key from the environment. Returns where it came from (a path, or the
+/// variable's name), for messages, and the key.
+pub fn load_from_env() -> Result<(String, ServiceAccountKey)> {
+    if let Some(json) = std::env::var(CREDENTIALS_JSON_ENV)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+    {
+        let shown = format!("in {CREDENTIALS_JSON_ENV}");
+        let key = parse(json.as_bytes(), &shown)?;
+        return Ok((shown, key));
+    }
     let path = std::env::var_os(CREDENTIALS_ENV)
         .filter(|value| !value.is_empty())
         .map(PathBuf::from)
         .ok_or_else(|| {
             Error::bad_input(format!(
                 "{CREDENTIALS_ENV} is not set: point it at the service account key JSON file \
-                 (Google Cloud console → IAM → Service accounts → Keys → Add key → JSON)"
+                 (Google Cloud console → IAM → Service accounts → Keys → Add key → JSON), or put \
+                 the JSON itself in {CREDENTIALS_JSON_ENV}"
             ))
         })?;
     let key = load(&path)?;
-    Ok((path, key))
+    Ok((path.display().to_string(), key))
 }
 
 /// Reads and checks a service account key file.
@@ -37,7 +52,12 @@ pub fn load(path: &Path) -> Result<ServiceAccountKey> {
              file's permissions"
         ))
     })?;
-    let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+    parse(&text, &shown.to_string())
+}
+
+/// Checks a key's JSON; `shown` names where it came from in messages.
+fn parse(text: &[u8], shown: &str) -> Result<ServiceAccountKey> {
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
         Error::bad_input(format!(
             "the service account key {shown} is not valid JSON (line {}, column {}); download \
              the key again as JSON",
@@ -74,17 +94,16 @@ pub fn load(path: &Path) -> Result<ServiceAccountKey> {
         ))
     })?;
     if !(key.private_key.contains("-----BEGIN") && key.private_key.contains("PRIVATE KEY-----")) {
-        return Err(malformed_private_key(path));
+        return Err(malformed_private_key(shown));
     }
     Ok(key)
 }
 
 /// The error for a private key that is not a usable PEM RSA key.
-pub fn malformed_private_key(path: &Path) -> Error {
+pub fn malformed_private_key(shown: &str) -> Error {
     Error::bad_input(format!(
-        "the private_key in the service account key {} is not a PEM RSA private key; download \
-         a new JSON key for the service account",
-        path.display()
+        "the private_key in the service account key {shown} is not a PEM RSA private key; \
+         download a new JSON key for the service account"
     ))
 }
 

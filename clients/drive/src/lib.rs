@@ -23,7 +23,7 @@ mod files;
 mod retry;
 mod transport;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use shared::{Error, Result};
 use tokio::sync::Semaphore;
 use yup_oauth2::authenticator::Authenticator;
 
-pub use credentials::{CREDENTIALS_ENV, load as load_service_account_key};
+pub use credentials::{CREDENTIALS_ENV, CREDENTIALS_JSON_ENV, load as load_service_account_key};
 pub use errors::DriveFailure;
 pub use files::{
     Downloaded, DriveItem, ExportOutcome, FOLDER_MIME, ITEM_FIELDS, LIST_FIELDS, MAX_PAGE_SIZE,
@@ -85,9 +85,9 @@ impl DriveClient {
     /// builds the hub, and fetches a first access token (so a revoked key or an unreachable token
     /// endpoint fails here, with a clear message, before any other work).
     pub async fn connect(scope: DriveScope, settings: &HttpSettings) -> Result<DriveClient> {
-        let (key_path, _) = credentials::load_from_env()?;
+        let (shown, key) = credentials::load_from_env()?;
         let base_url = base_url_from_env()?;
-        DriveClient::connect_with(scope, settings, &key_path, &base_url).await
+        DriveClient::connect_with_key(scope, settings, key, &shown, &base_url).await
     }
 
     /// [`DriveClient::connect`] with the key file and API root given explicitly (`base_url`
@@ -99,6 +99,18 @@ impl DriveClient {
         base_url: &str,
     ) -> Result<DriveClient> {
         let key = credentials::load(key_path)?;
+        let shown = key_path.display().to_string();
+        DriveClient::connect_with_key(scope, settings, key, &shown, base_url).await
+    }
+
+    /// Connects with an already checked key; `shown` says where it came from, for messages.
+    async fn connect_with_key(
+        scope: DriveScope,
+        settings: &HttpSettings,
+        key: yup_oauth2::ServiceAccountKey,
+        shown: &str,
+        base_url: &str,
+    ) -> Result<DriveClient> {
         shared::logging::context().add_secret(&key.private_key);
         let base_url = base_url.trim_end_matches('/');
         shared::http::install_crypto_provider();
@@ -111,7 +123,7 @@ impl DriveClient {
         )
         .build()
         .await
-        .map_err(|_| credentials::malformed_private_key(key_path))?;
+        .map_err(|_| credentials::malformed_private_key(shown))?;
         let mut hub = DriveHub::new(transport::hub_client(connector), auth.clone());
         hub.base_url(format!("{base_url}/drive/v3/"));
         hub.root_url(format!("{base_url}/"));
@@ -293,12 +305,12 @@ fn url_scheme(url: &str) -> Option<&str> {
     (!rest.is_empty()).then_some(scheme)
 }
 
-/// Checks the Drive configuration without touching the network (for `--dry-run`): the key at
-/// `GDRIVE_CREDENTIALS_PATH` and `GOOGLE_API_BASE_URL`. Returns the key's path, the service
-/// account's address and the API root.
-pub fn check_configuration() -> Result<(PathBuf, String, String)> {
-    let (path, key) = credentials::load_from_env()?;
-    Ok((path, key.client_email, base_url_from_env()?))
+/// Checks the Drive configuration without touching the network (for `--dry-run`): the key (in
+/// `GDRIVE_CREDENTIALS_JSON` or at `GDRIVE_CREDENTIALS_PATH`) and `GOOGLE_API_BASE_URL`. Returns
+/// where the key came from, the service account's address and the API root.
+pub fn check_configuration() -> Result<(String, String, String)> {
+    let (shown, key) = credentials::load_from_env()?;
+    Ok((shown, key.client_email, base_url_from_env()?))
 }
 
 /// The per-chunk idle timeout of streaming downloads: a stalled body fails instead of hanging.

@@ -246,7 +246,16 @@ async fn export_file(
         .get("mimeType")
         .cloned()
         .ok_or_else(|| DriveError::required("mimeType"))?;
-    let file = visible(&state.lock(), &id, &params)?.clone();
+    // files.export has no supportsAllDrives parameter: shared-drive files export without it.
+    let file = {
+        let inner = state.lock();
+        inner
+            .files
+            .get(&id)
+            .filter(|f| f.access != Access::Hidden)
+            .cloned()
+            .ok_or_else(|| DriveError::not_found(&id))?
+    };
     if !file.is_native() || file.is_folder() {
         return Err(DriveError::not_exportable());
     }

@@ -390,10 +390,7 @@ fn dry_run(cli: &Cli, inputs: &RunInputs, run_id: &str, spec: &SourceSpec) -> Re
     let source = match spec {
         SourceSpec::Drive { id, .. } => {
             let (key, email, api) = drive_client::check_configuration()?;
-            format!(
-                "Google Drive item {id} (service account {email}, key {}, API {api})",
-                key.display()
-            )
+            format!("Google Drive item {id} (service account {email}, key {key}, API {api})")
         }
         SourceSpec::Local(path) => {
             let listing = source::local::list(path)?;

@@ -314,3 +314,56 @@ async fn a_single_file_link_and_an_export_over_the_cap_in_every_format() {
     );
     assert!(marker.files.iter().all(|f| !f.path.contains("Noise")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_can_come_as_json_in_the_environment() {
+    let seed = tempfile::tempdir().unwrap();
+    let root_dir = seed.path().join("Drive");
+    std::fs::create_dir_all(&root_dir).unwrap();
+    std::fs::write(
+        root_dir.join("brief.md"),
+        "A brief for the environment key.\n",
+    )
+    .unwrap();
+    let world = World::start(Some(&root_dir)).await;
+    let root = world.emulator.seeded_folder_id().unwrap();
+    let key_json = std::fs::read_to_string(&world.key).unwrap();
+    // As Paperspace injects a secret: the JSON itself, no file; it wins over a stale path.
+    let env = vec![
+        ("GDRIVE_CREDENTIALS_JSON".to_string(), key_json.clone()),
+        (
+            "GDRIVE_CREDENTIALS_PATH".to_string(),
+            "/nonexistent/key.json".to_string(),
+        ),
+        ("GOOGLE_API_BASE_URL".to_string(), world.emulator.url()),
+    ];
+    let output = world.setup(&["--google-drive-link", &root], &env).await;
+    assert_ok(&output);
+    assert_eq!(world.marker().files.len(), 2, "the submission and brief.md");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let private_key: serde_json::Value = serde_json::from_str(&key_json).unwrap();
+    let pem_line = private_key["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap();
+    assert!(!stdout.contains(pem_line), "the key reached the log");
+
+    let broken = vec![
+        (
+            "GDRIVE_CREDENTIALS_JSON".to_string(),
+            "{ not json".to_string(),
+        ),
+        ("GOOGLE_API_BASE_URL".to_string(), world.emulator.url()),
+    ];
+    let output = world
+        .setup(&["--google-drive-link", &root, "--force"], &broken)
+        .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("GDRIVE_CREDENTIALS_JSON") && stderr.contains("not valid JSON"),
+        "{stderr}"
+    );
+}

@@ -85,7 +85,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let receipt_path = out_dir.upload_receipt(&report.run_id);
 
     if cli.dry_run {
-        let credentials = format!("{} (service account {client_email})", key_path.display());
+        let credentials = format!("{key_path} (service account {client_email})");
         print_plan(
             &report,
             &upload,
