@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the images (make images first) as they will run in production: size budget, non-root
-# user, no shell, --help and --dry-run inside the container, then the offline Compose replay on
-# one shared tree and with Paperspace-style per-job volumes, verifying every marker.
+# user, no shell, --help inside the container; the offline Compose replay on one shared tree and
+# with Paperspace-style per-job volumes, verifying every marker; and every job's --dry-run inside
+# its container on the replayed tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -16,16 +17,26 @@ for job in setup vectorize pipeline upload; do
   user=$(docker image inspect --format '{{.Config.User}}' "$image")
   [ "$user" = "65532:65532" ] || fail "$image runs as '$user', not 65532:65532"
   if docker run --rm --entrypoint /bin/sh "$image" -c true >/dev/null 2>&1; then fail "$image has a shell"; fi
-  docker run --rm "$image" "$job" --help | grep -q -- '--dry-run' || fail "$job --help inside the container"
-  scratch=$(mktemp -d); chmod 0777 "$scratch"
-  docker run --rm -v "$scratch:/outputs" -e COMPANY_NAME="Acme Logistics GmbH" -e OPENAI_API_KEY=test-openai-key \
-    -e GDRIVE_CREDENTIALS_PATH=/nonexistent.json -e GDRIVE_FINAL_REPORT_FOLDER=final-reports-folder-0000000000001 \
-    "$image" "$job" --dry-run >/dev/null || fail "$job --dry-run inside the container"
-  [ -z "$(ls -A "$scratch")" ] || fail "$job --dry-run wrote into /outputs"
-  rm -rf "$scratch"
-  echo "ok: $image ($((size / 1024)) KiB, user $user, no shell, --help and --dry-run work)"
+  help=$(docker run --rm "$image" "$job" --help) || fail "$job --help inside the container"
+  grep -q -- '--dry-run' <<<"$help" || fail "$job --help does not offer --dry-run"
+  echo "ok: $image ($((size / 1024)) KiB, user $user, no shell, --help works)"
   passed=$((passed + 1))
 done
+
+# Every job's --dry-run inside its container, on a tree where its upstream stages exist (the
+# offline replay's), with the replay's environment: it must succeed and change nothing.
+dry_runs() {
+  local out=$1 before after
+  before=$(cd "$out" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  for job in setup vectorize pipeline upload; do
+    docker run --rm --env-file "$out/.keys/replay.env" -e INPUTS_FILE=/run/inputs.yaml \
+      -v "$out:/outputs" -v "$out/.keys:/keys:ro" -v "$PWD/examples/acme/inputs.yaml:/run/inputs.yaml:ro" \
+      "agent-readiness/$job:$version" "$job" --outputs /outputs --dry-run >/dev/null \
+      || fail "$job --dry-run inside the container"
+  done
+  after=$(cd "$out" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  [ "$before" = "$after" ] || fail "a --dry-run changed the outputs tree"
+}
 
 # Verifies every marker under a tree: each listed file exists with its size and sha256.
 verify_markers() {
@@ -52,6 +63,11 @@ for layout in shared paperspace; do
   verify_markers "$out" || fail "markers after the $layout replay"
   echo "ok: offline replay with the $layout layout"
   passed=$((passed + 1))
+  if [ "$layout" = shared ]; then
+    dry_runs "$out"
+    echo "ok: every job's --dry-run in its container validates and writes nothing"
+    passed=$((passed + 1))
+  fi
   rm -rf "$out"
 done
 
