@@ -31,8 +31,7 @@ test-shared: ## The shared contract's tests (incl. the kill test)
 test-emulator: ## The emulator's tests through the real client crates
 	$(CARGO) test -p emulator
 
-test-sdk: ## Official Python SDKs against a live emulator (needs python3; makes a throwaway venv)
-	$(CARGO) build -p emulator
+test-sdk: build ## Official Python SDKs against a live emulator (needs python3; makes a throwaway venv)
 	bash emulator/sdk-tests/run.sh
 
 test-setup: ## setup and the Drive client

@@ -29,7 +29,9 @@ case $profile in
   *) fail "PROFILE must be debug or release, not $profile" ;;
 esac
 say "building the jobs and the emulator ($profile)"
-cargo build "${build_flags[@]}" -p emulator -p setup -p vectorize -p pipeline -p upload
+# The whole workspace, as `make test` builds it: selecting packages would unify features
+# differently and rebuild much of the tree.
+cargo build "${build_flags[@]}" --workspace --bins
 bin=$repo/target/$profile
 
 work=$(mktemp -d)

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "sdk-tests: building the emulator"
-cargo build --quiet --manifest-path "$repo/Cargo.toml" -p emulator --bin emulator
+cargo build --quiet --manifest-path "$repo/Cargo.toml" --workspace --bins
 binary="$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/emulator"
 
