@@ -84,24 +84,10 @@ done
 stop_emulator
 finished=$(date +%s)
 
-# The receipt names the report; the final marker next to it has the token and cost summary.
-receipt=$(ls -t "$outputs"/*/final/upload_receipt_*.json 2>/dev/null | head -1)
-[ -n "$receipt" ] || fail "upload wrote no receipt under $outputs"
-# Both files are pretty-printed JSON (one key per line): `field KEY <file` prints KEY's value.
-field() { sed -n "s/^ *\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1; }
-company_dir=$(dirname "$(dirname "$receipt")")
-report=$company_dir/$(field report <"$receipt")
-details=$(sed -n '/"details": {/,/}/p' "${report%.md}.ready")
-detail() { field "$1" <<<"$details"; }
-
 cat <<EOF
 
 demo: done in $((finished - started)) s, against the OFFLINE EMULATOR (no real OpenAI or Google
-      service was called; the report's text is the emulator's deterministic stand-in for a model).
-  final report:  $report
-  size:          $(wc -c <"$report" | tr -d ' ') bytes
-  tokens:        $(detail input_tokens) in, $(detail output_tokens) out (model set $(detail model_set), $(detail use_cases_count) use cases)
-  cost:          \$$(detail cost_usd) (computed from the price table; nothing was billed)
-  Drive file id: $(field file_id <"$receipt") (in the emulator's "Final reports" folder $(field folder_id <"$receipt"))
-  receipt:       $receipt
+      service was called; the report's text is the emulator's deterministic stand-in for a model;
+      the cost is computed from the price table and nothing was billed).
 EOF
+bash scripts/summary.sh "$outputs"

@@ -55,3 +55,4 @@ for job in setup vectorize pipeline upload; do
   [ "$code" -eq 0 ] || { echo "run: $job failed (exit $code); see its error above" >&2; exit "$code"; }
 done
 echo "run: done; outputs in $outputs"
+bash scripts/summary.sh "$outputs"

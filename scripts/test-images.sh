@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the images (make images first) as they will run in production: size budget, non-root
-# user, no shell, --help inside the container; the offline Compose replay on one shared tree and
-# with Paperspace-style per-job volumes, verifying every marker; and every job's --dry-run inside
-# its container on the replayed tree.
+# user, no shell (read from the image's file list), --help inside the container (jobs and
+# webhook); the offline Compose replay on one shared tree and with Paperspace-style per-job
+# volumes (each job writing only its own), verifying every marker; and every job's --dry-run
+# inside its container on the replayed tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
@@ -10,15 +11,34 @@ budget=$((10 * 1024 * 1024))
 fail() { echo "test-images: FAILED: $*" >&2; exit 1; }
 passed=0
 
-for job in setup vectorize pipeline upload; do
-  image=agent-readiness/$job:$version
+# The image's whole filesystem, as a list of paths: a shell would show up here whether or not
+# `docker run` could start it.
+image_files() {
+  local container files
+  container=$(docker create "$1" /none) || return 1
+  files=$(docker export "$container" | tar -t) || { docker rm "$container" >/dev/null; return 1; }
+  docker rm "$container" >/dev/null
+  printf '%s\n' "$files"
+}
+
+# The four jobs take the binary's path as their command (as the workflow specs give it); the
+# webhook image has it as its entrypoint.
+for name in setup vectorize pipeline upload webhook; do
+  image=agent-readiness/$name:$version
   size=$(docker image inspect --format '{{.Size}}' "$image")
   [ "$size" -le "$budget" ] || fail "$image is $size bytes, over the 10 MB budget"
   user=$(docker image inspect --format '{{.Config.User}}' "$image")
   [ "$user" = "65532:65532" ] || fail "$image runs as '$user', not 65532:65532"
-  if docker run --rm --entrypoint /bin/sh "$image" -c true >/dev/null 2>&1; then fail "$image has a shell"; fi
-  help=$(docker run --rm "$image" "$job" --help) || fail "$job --help inside the container"
-  grep -q -- '--dry-run' <<<"$help" || fail "$job --help does not offer --dry-run"
+  files=$(image_files "$image") || fail "cannot list the files of $image"
+  grep -q "usr/local/bin/$name$" <<<"$files" || fail "$image has no /usr/local/bin/$name"
+  if grep -Eq '(^|/)(sh|bash|dash|ash|busybox)$' <<<"$files"; then fail "$image has a shell"; fi
+  if [ "$name" = webhook ]; then
+    help=$(docker run --rm "$image" --help) || fail "$name --help inside the container"
+    grep -q -- '--listen' <<<"$help" || fail "$name --help does not describe --listen"
+  else
+    help=$(docker run --rm "$image" "$name" --help) || fail "$name --help inside the container"
+    grep -q -- '--dry-run' <<<"$help" || fail "$name --help does not offer --dry-run"
+  fi
   echo "ok: $image ($((size / 1024)) KiB, user $user, no shell, --help works)"
   passed=$((passed + 1))
 done
@@ -61,6 +81,11 @@ for layout in shared paperspace; do
   out=$(mktemp -d)
   OUTPUTS_DIR=$out LAYOUT=$layout bash scripts/replay.sh || fail "replay ($layout layout)"
   verify_markers "$out" || fail "markers after the $layout replay"
+  if [ "$layout" = paperspace ]; then
+    # Each job must have written only its own volume: nothing outside paperspace/ and the keys.
+    stray=$(cd "$out" && find . -mindepth 1 -maxdepth 1 ! -name paperspace ! -name .keys)
+    [ -z "$stray" ] || fail "a job wrote outside its Paperspace volume: $stray"
+  fi
   echo "ok: offline replay with the $layout layout"
   passed=$((passed + 1))
   if [ "$layout" = shared ]; then
