@@ -4,7 +4,9 @@
 //! compiled in (so it works in an empty `FROM scratch` image), connect and request timeouts.
 //! [`Http::send`] adds a concurrency bound and the retry policy: transient failures (429, 5xx,
 //! connection errors, timeouts) are retried with capped exponential backoff and jitter, waiting
-//! at least what `Retry-After` asks; permanent ones (400, 401, 403, 404, …) fail at once.
+//! at least what `Retry-After` asks; permanent ones (400, 401, 403, 404, …) fail at once, and so
+//! does a `Retry-After` longer than [`RetryPolicy::max_retry_after`] (retrying earlier than the
+//! server asked would only be refused again).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,8 +46,8 @@ pub struct RetryPolicy {
     pub max_retries: usize,
     pub min_delay: Duration,
     pub max_delay: Duration,
-    /// The longest `Retry-After` honoured; a server asking for more fails the call instead of
-    /// stalling the job.
+    /// The longest `Retry-After` honoured; a server asking for more fails the call at once (see
+    /// [`RetryPolicy::asks_too_long`]) instead of stalling the job or retrying too early.
     pub max_retry_after: Duration,
 }
 
@@ -71,7 +73,14 @@ impl RetryPolicy {
             .build()
     }
 
-    /// The wait before the next attempt: the backoff delay, or longer if the server asked.
+    /// Whether the server's `Retry-After` is beyond what this policy waits: the call should then
+    /// fail now rather than retry before the server is ready.
+    pub fn asks_too_long(&self, retry_after: Option<Duration>) -> bool {
+        retry_after.is_some_and(|asked| asked > self.max_retry_after)
+    }
+
+    /// The wait before the next attempt: the backoff delay, or longer if the server asked (never
+    /// more than `max_retry_after`; check [`RetryPolicy::asks_too_long`] first).
     pub fn wait(&self, backoff_delay: Duration, retry_after: Option<Duration>) -> Duration {
         match retry_after {
             Some(asked) => asked
@@ -145,6 +154,8 @@ pub enum Failure {
     },
     /// Retrying cannot help (the status and the start of the body, for the message).
     Permanent { status: StatusCode, detail: String },
+    /// The server asked to wait longer than the policy allows.
+    Throttled { detail: String, asked: Duration },
 }
 
 impl Failure {
@@ -196,7 +207,12 @@ impl Http {
                     let retry_after = retry_after(response.headers());
                     let body = response.text().await.unwrap_or_default();
                     let detail = format!("HTTP {status}: {}", snippet(&body));
-                    if is_transient_status(status) {
+                    if is_transient_status(status) && self.policy.asks_too_long(retry_after) {
+                        Err(Failure::Throttled {
+                            detail,
+                            asked: retry_after.unwrap_or_default(),
+                        })
+                    } else if is_transient_status(status) {
                         Err(Failure::Transient {
                             detail,
                             retry_after,
@@ -226,7 +242,7 @@ impl Http {
                 Failure::Transient { retry_after, .. } => {
                     delay.map(|d| policy.wait(d, *retry_after))
                 }
-                Failure::Permanent { .. } => None,
+                Failure::Permanent { .. } | Failure::Throttled { .. } => None,
             })
             .notify(|failure, delay| {
                 if let Failure::Transient { detail, .. } = failure {
@@ -247,6 +263,11 @@ impl Http {
                 "{what} was refused by {} ({detail}){}",
                 self.service,
                 permanent_hint(status)
+            )),
+            Failure::Throttled { detail, asked } => Error::external(format!(
+                "{what}: {} asked to retry after {asked:?} (Retry-After; {detail}), longer than \
+                 the {:?} a job waits; try again later",
+                self.service, policy.max_retry_after
             )),
         })
     }
@@ -296,6 +317,7 @@ fn snippet(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -427,6 +449,103 @@ mod tests {
         let url = format!("http://{addr}/");
         let response = http.send("get", |c| c.get(&url)).await.unwrap();
         assert_eq!(response.text().await.unwrap(), "ok");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_cap_fails_at_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "3600")
+                    .set_body_string("slow down"),
+            )
+            .mount(&server)
+            .await;
+        let http = Http::new("OpenAI", &fast()).unwrap();
+        let url = server.uri();
+        let err = http
+            .send("create vector store", |c| c.get(&url))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 4, "{err}");
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("OpenAI asked to retry after 3600s")
+                && msg.contains("slow down")
+                && msg.contains("try again later"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn retry_after_up_to_the_cap_is_waited_beyond_it_refused() {
+        let policy = fast().retry;
+        assert!(!policy.asks_too_long(None));
+        assert!(!policy.asks_too_long(Some(policy.max_retry_after)));
+        assert!(policy.asks_too_long(Some(policy.max_retry_after + Duration::from_millis(1))));
+        let backoff = Duration::from_millis(10);
+        assert_eq!(policy.wait(backoff, None), backoff);
+        assert_eq!(
+            policy.wait(backoff, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+    }
+
+    /// Counts requests in flight: the server adds one as a request arrives, the caller removes
+    /// it once the response is back.
+    #[derive(Clone, Default)]
+    struct InFlight {
+        now: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+    }
+
+    impl wiremock::Respond for InFlight {
+        fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            // Slow answers, so that every request the limiter lets through overlaps.
+            ResponseTemplate::new(200).set_delay(Duration::from_millis(300))
+        }
+    }
+
+    /// The most requests the server saw at once when `requests` calls start together.
+    async fn peak_in_flight(max_concurrency: usize, requests: usize) -> usize {
+        let server = MockServer::start().await;
+        let in_flight = InFlight::default();
+        Mock::given(method("GET"))
+            .respond_with(in_flight.clone())
+            .mount(&server)
+            .await;
+        let settings = HttpSettings {
+            max_concurrency,
+            ..fast()
+        };
+        let http = Http::new("test", &settings).unwrap();
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..requests {
+            let (http, url, now) = (http.clone(), server.uri(), in_flight.now.clone());
+            calls.spawn(async move {
+                let status = http.send("get", |c| c.get(&url)).await.map(|r| r.status());
+                now.fetch_sub(1, Ordering::SeqCst);
+                status
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            assert_eq!(done.unwrap().unwrap(), StatusCode::OK);
+        }
+        assert_eq!(server.received_requests().await.unwrap().len(), requests);
+        in_flight.peak.load(Ordering::SeqCst)
+    }
+
+    // One thread: a call's count drops as soon as its response is back, before another call can
+    // take the freed permit, so the peak counts only requests that really overlapped.
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrency_is_bounded() {
+        assert_eq!(peak_in_flight(2, 6).await, 2);
+        // The same probe sees more at once without the bound, so it can see a breach.
+        assert!(peak_in_flight(6, 6).await > 2);
     }
 
     #[test]

@@ -732,6 +732,107 @@ mod tests {
         assert!(err_of(a).contains("--input-values-dir"));
     }
 
+    /// `InputArgs` as a job's command line sees it.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        inputs: InputArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Resolution> {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(std::iter::once("job").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        cli.inputs.resolve()
+    }
+
+    /// Clears every variable `InputArgs` reads (so the caller's environment cannot leak in) and
+    /// restores them on drop.
+    struct EnvVars(Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>);
+
+    impl EnvVars {
+        fn cleared() -> EnvVars {
+            use clap::CommandFactory;
+            let saved: Vec<_> = Cli::command()
+                .get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|name| (name.to_os_string(), std::env::var_os(name)))
+                .collect();
+            assert!(saved.len() >= KEYS.len(), "every key has an env var");
+            for (name, _) in &saved {
+                // SAFETY: only this test touches these variables, the crate's other tests build
+                // `InputArgs` directly, and std serialises its own environment access.
+                unsafe { std::env::remove_var(name) };
+            }
+            EnvVars(saved)
+        }
+
+        fn set(&self, name: &str, value: impl AsRef<std::ffi::OsStr>) {
+            assert!(self.0.iter().any(|(n, _)| n == name), "{name} is not read");
+            // SAFETY: as in `cleared`.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+
+    impl Drop for EnvVars {
+        fn drop(&mut self) {
+            for (name, value) in &self.0 {
+                // SAFETY: as in `cleared`.
+                unsafe {
+                    match value {
+                        Some(value) => std::env::set_var(name, value),
+                        None => std::env::remove_var(name),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The only test that touches the environment (it is process-global): every case is here.
+    #[test]
+    fn environment_variables_fill_inputs_and_flags_beat_them() {
+        let env = EnvVars::cleared();
+        env.set("COMPANY_NAME", "Env Corp");
+        env.set("USE_CASES_COUNT", "3");
+        env.set("READINESS_CATEGORY", "leader");
+        let r = parse(&[]).unwrap();
+        assert_eq!(r.resolved.company_name, "Env Corp");
+        assert_eq!(r.resolved.company_slug, "env_corp");
+        assert_eq!(r.resolved.use_cases_count, 3);
+        assert_eq!(r.resolved.readiness_category, ReadinessCategory::Leader);
+
+        let r = parse(&["--company-name", "Flag Corp", "--use-cases-count=5"]).unwrap();
+        assert_eq!(r.resolved.company_name, "Flag Corp");
+        assert_eq!(r.resolved.use_cases_count, 5);
+        assert_eq!(r.resolved.readiness_category, ReadinessCategory::Leader);
+
+        // Environment variables beat the inputs file, itself named by its variable.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run.yaml");
+        std::fs::write(
+            &file,
+            "company_name: File Corp\nuse_cases_count: 9\nmodel_set: cheap\n",
+        )
+        .unwrap();
+        env.set("INPUTS_FILE", &file);
+        let r = parse(&[]).unwrap();
+        assert_eq!(r.resolved.company_name, "Env Corp");
+        assert_eq!(r.resolved.use_cases_count, 3);
+        assert_eq!(r.resolved.model_set, ModelSet::Cheap);
+        assert_eq!(r.received["model_set"].source, Source::InputsFile);
+        assert_eq!(r.received["company_name"].source, Source::Flag);
+
+        // A value from the environment is validated like a flag.
+        env.set("USE_CASES_COUNT", "99");
+        let err = parse(&[]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("use_cases_count") && msg.contains("99"),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn generated_run_ids_are_valid() {
         let id = generate_run_id();

@@ -31,15 +31,19 @@ pub enum LogFormat {
 impl LogFormat {
     /// `LOG_FORMAT` if set (`json` or `pretty`), else pretty on a terminal and JSON otherwise.
     pub fn from_env() -> LogFormat {
-        match std::env::var("LOG_FORMAT")
-            .ok()
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        LogFormat::choose(
+            std::env::var("LOG_FORMAT").ok().as_deref(),
+            std::io::stdout().is_terminal(),
+        )
+    }
+
+    /// The format for a `LOG_FORMAT` value (any case) and whether stdout is a terminal; an
+    /// unknown or empty value counts as unset.
+    pub fn choose(log_format: Option<&str>, terminal: bool) -> LogFormat {
+        match log_format.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            _ if std::io::stdout().is_terminal() => LogFormat::Pretty,
+            _ if terminal => LogFormat::Pretty,
             _ => LogFormat::Json,
         }
     }
@@ -268,19 +272,35 @@ where
     }
 }
 
-/// The level filter: `LOG_LEVEL`, else `RUST_LOG`, else `info`. Chatty HTTP internals stay at warn
-/// unless named explicitly.
+/// The level filter from `LOG_LEVEL` and `RUST_LOG` (see [`filter`]).
 pub fn filter_from_env() -> EnvFilter {
-    let spec = std::env::var("LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    let spec = if spec.contains('=') {
-        spec
-    } else {
-        format!("{spec},hyper=warn,hyper_util=warn,reqwest=warn,rustls=warn,h2=warn")
-    };
-    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"))
+    filter(
+        std::env::var("LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    )
 }
+
+/// The level filter: `log_level` (`LOG_LEVEL`), else `rust_log` (`RUST_LOG`), else `info`; a
+/// blank value counts as unset. Chatty HTTP internals stay at warn unless named explicitly. A
+/// value that is not a valid filter falls back to `info`.
+pub fn filter(log_level: Option<&str>, rust_log: Option<&str>) -> EnvFilter {
+    let spec = [log_level, rust_log]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .unwrap_or("info");
+    let quiet = |level: &str| format!("{level},{QUIET_HTTP}");
+    let spec = if spec.contains('=') {
+        spec.to_string()
+    } else {
+        quiet(spec)
+    };
+    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(quiet("info")))
+}
+
+/// HTTP internals that log every connection at info and below.
+const QUIET_HTTP: &str = "hyper=warn,hyper_util=warn,reqwest=warn,rustls=warn,h2=warn";
 
 /// A layer for `service` writing to `writer` (tests pass a buffer).
 pub fn layer<S, W>(
@@ -465,5 +485,67 @@ mod tests {
             "{}",
             lines[0]
         );
+    }
+
+    /// The messages of the probe events that pass `filter`: `app:<LEVEL>` for this crate and
+    /// `reqwest:<LEVEL>` for an HTTP internal.
+    fn passing(filter: EnvFilter) -> Vec<String> {
+        let buffer = Buffer::default();
+        let layer = layer(
+            "setup",
+            LogFormat::Json,
+            LogContext::default(),
+            buffer.clone(),
+        )
+        .with_filter(filter);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            tracing::debug!("app:DEBUG");
+            tracing::info!("app:INFO");
+            tracing::warn!("app:WARN");
+            tracing::info!(target: "reqwest::connect", "reqwest:INFO");
+            tracing::warn!(target: "reqwest::connect", "reqwest:WARN");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["message"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn log_level_beats_rust_log_and_info_is_the_default() {
+        let info = ["app:INFO", "app:WARN", "reqwest:WARN"];
+        let debug = ["app:DEBUG", "app:INFO", "app:WARN", "reqwest:WARN"];
+        assert_eq!(passing(filter(None, None)), info);
+        assert_eq!(passing(filter(Some("debug"), None)), debug);
+        assert_eq!(passing(filter(None, Some("debug"))), debug);
+        assert_eq!(
+            passing(filter(Some("warn"), Some("debug"))),
+            ["app:WARN", "reqwest:WARN"]
+        );
+        assert_eq!(passing(filter(Some("DEBUG"), None)), debug);
+        // Blank means unset (compose passes `LOG_LEVEL=` through when the caller has none).
+        assert_eq!(passing(filter(Some(" "), Some("debug"))), debug);
+        assert_eq!(passing(filter(Some(""), None)), info);
+        // A full directive is taken as given: HTTP internals are shown when asked for.
+        assert_eq!(
+            passing(filter(Some("warn,reqwest=info"), None)),
+            ["app:WARN", "reqwest:INFO", "reqwest:WARN"]
+        );
+        // An unusable value does not silence the job.
+        assert_eq!(passing(filter(Some("info,reqwest=loud"), None)), info);
+    }
+
+    #[test]
+    fn log_format_from_its_variable_else_from_the_terminal() {
+        assert_eq!(LogFormat::choose(Some("json"), true), LogFormat::Json);
+        assert_eq!(LogFormat::choose(Some("Pretty"), false), LogFormat::Pretty);
+        assert_eq!(LogFormat::choose(Some(" JSON "), true), LogFormat::Json);
+        assert_eq!(LogFormat::choose(None, true), LogFormat::Pretty);
+        assert_eq!(LogFormat::choose(None, false), LogFormat::Json);
+        assert_eq!(LogFormat::choose(Some("xml"), false), LogFormat::Json);
+        assert_eq!(LogFormat::choose(Some(""), true), LogFormat::Pretty);
     }
 }

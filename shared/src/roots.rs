@@ -6,7 +6,7 @@
 //! and builds every path it writes from the outputs root, which may never lie inside an input
 //! root: the type offers no way to write into one.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::layout::{CompanyDir, Stage};
@@ -56,7 +56,11 @@ impl Roots {
         Ok(roots)
     }
 
-    /// The same checks as [`Roots::open`] without touching the disk (for `--dry-run`).
+    /// The same checks as [`Roots::open`] without writing anything (for `--dry-run`).
+    ///
+    /// Roots are compared after resolving symlinks and `..`, so no spelling of a path can put
+    /// the outputs root inside an input root or an input root inside the outputs root. An input
+    /// root equal to the outputs root is the shared local tree (the default) and is allowed.
     pub fn plan(args: &RootArgs) -> Result<Roots> {
         let outputs = absolute(&args.outputs)?;
         let inputs = if args.inputs.is_empty() {
@@ -67,13 +71,26 @@ impl Roots {
                 .map(|p| absolute(p))
                 .collect::<Result<Vec<_>>>()?
         };
+        let real_outputs = resolved(&outputs);
         for input in &inputs {
-            if input != &outputs && outputs.starts_with(input) {
+            let real_input = resolved(input);
+            if real_input == real_outputs {
+                continue;
+            }
+            if real_outputs.starts_with(&real_input) {
                 return Err(Error::bad_input(format!(
                     "outputs root {} lies inside input root {}: a job must never write into an \
                      input; pass an --outputs outside every --inputs",
                     outputs.display(),
                     input.display()
+                )));
+            }
+            if real_input.starts_with(&real_outputs) {
+                return Err(Error::bad_input(format!(
+                    "input root {} lies inside outputs root {}: a job must never write into an \
+                     input; pass --inputs outside the --outputs tree",
+                    input.display(),
+                    outputs.display()
                 )));
             }
         }
@@ -191,6 +208,28 @@ fn absolute(path: &Path) -> Result<PathBuf> {
         .map_err(|e| Error::bad_input(format!("invalid path {}: {e}", path.display())))
 }
 
+/// `path` with symlinks and `..` resolved: its longest existing ancestor is canonicalised and
+/// the rest (which does not exist yet, so holds no symlink) is applied lexically.
+fn resolved(path: &Path) -> PathBuf {
+    for ancestor in path.ancestors() {
+        let Ok(mut real) = ancestor.canonicalize() else {
+            continue;
+        };
+        let rest = path.strip_prefix(ancestor).unwrap_or(Path::new(""));
+        for component in rest.components() {
+            match component {
+                Component::ParentDir => {
+                    real.pop();
+                }
+                Component::Normal(name) => real.push(name),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+        return real;
+    }
+    path.to_path_buf()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,42 +275,109 @@ mod tests {
         assert_eq!(marker.run_id, "r1");
     }
 
-    #[test]
-    fn reads_upstream_from_read_only_input_and_writes_only_outputs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let input = tmp.path().join("inputs/setup");
-        let outputs = tmp.path().join("outputs/vectorize");
-        write_data_stage(&input);
-        for dir in [input.join("acme/data"), input.join("acme"), input.clone()] {
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    /// Makes directories read-only for a test, and writable again when dropped so that the
+    /// temporary directory can be removed even when the test fails.
+    struct ReadOnly(Vec<PathBuf>);
+
+    impl ReadOnly {
+        fn new(dirs: &[PathBuf]) -> ReadOnly {
+            for dir in dirs {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+            }
+            ReadOnly(dirs.to_vec())
         }
-        let roots = Roots::open(&args(&outputs, &[&input])).unwrap();
-        let (dir, _) = roots.upstream("acme", Stage::Data).unwrap();
-        assert_eq!(dir.root(), input);
-        let out = roots.output_dir("acme");
-        assert_eq!(out.root(), outputs);
-        crate::atomic::write_atomic(&out.vector_record("t"), b"{}").unwrap();
-        // Nothing could be written into the read-only input (root can bypass permissions, so
-        // check the tree instead of relying on EACCES).
-        let mut names: Vec<_> = std::fs::read_dir(input.join("acme"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        assert_eq!(names, vec![std::ffi::OsString::from("data")]);
-        std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    impl Drop for ReadOnly {
+        fn drop(&mut self) {
+            for dir in &self.0 {
+                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+            }
+        }
+    }
+
+    /// A real write probe: root ignores permission bits, so 0555 alone proves nothing.
+    fn can_write(dir: &Path) -> bool {
+        tempfile::tempfile_in(dir).is_ok()
+    }
+
+    /// A data stage in `root`, with every directory of it read-only.
+    fn read_only_data_stage(root: &Path) -> ReadOnly {
+        write_data_stage(root);
+        ReadOnly::new(&[
+            root.join("acme/data"),
+            root.join("acme"),
+            root.to_path_buf(),
+        ])
     }
 
     #[test]
-    fn outputs_inside_an_input_root_is_refused() {
+    fn reads_upstream_from_a_read_only_input_root() {
         let tmp = tempfile::tempdir().unwrap();
-        let err =
-            Roots::plan(&args(&tmp.path().join("in/out"), &[&tmp.path().join("in")])).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
+        let input = tmp.path().join("inputs/setup");
+        let outputs = tmp.path().join("outputs/vectorize");
+        let _read_only = read_only_data_stage(&input);
+        let roots = Roots::open(&args(&outputs, &[&input])).unwrap();
+        let (dir, marker) = roots.upstream("acme", Stage::Data).unwrap();
+        assert_eq!(dir.root(), input);
+        assert_eq!(marker.run_id, "r1");
+        assert_eq!(roots.output_dir("acme").root(), outputs);
+    }
+
+    #[test]
+    fn outputs_nested_in_a_read_only_input_root_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = tmp.path().join("in");
+        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(&input, tmp.path().join("link")).unwrap();
+        let _read_only = read_only_data_stage(&input);
+        let nested = [
+            input.join("acme/out"),
+            tmp.path().join("elsewhere/../in/out"),
+            tmp.path().join("link/out"),
+            tmp.path().join("link/acme/data/../../out"),
+        ];
+        for outputs in &nested {
+            let err = Roots::open(&args(outputs, &[&input])).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{}: {err}", outputs.display());
+            assert!(
+                err.to_string().contains("never write into an input"),
+                "{err}"
+            );
+        }
+        // The input root spelled through the symlink, the outputs root spelled directly.
+        let err = Roots::open(&args(&input.join("out"), &[&tmp.path().join("link")])).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        // The refusal comes before anything is created (root could have written there).
+        assert!(!input.join("out").exists() && !input.join("acme/out").exists());
+    }
+
+    #[test]
+    fn an_input_root_inside_the_outputs_root_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outputs = tmp.path().join("all");
+        let err = Roots::plan(&args(&outputs, &[&outputs.join("setup")])).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
         assert!(
-            err.to_string().contains("never write into an input"),
+            err.to_string().contains("lies inside outputs root"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_input_root_equal_to_the_outputs_root_is_the_shared_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        write_data_stage(&tree);
+        std::os::unix::fs::symlink(&tree, tmp.path().join("link")).unwrap();
+        let other = tmp.path().join("other");
+        let roots = Roots::open(&args(
+            &tmp.path().join("link"),
+            &[&tree.join("acme/.."), &other],
+        ))
+        .unwrap();
+        let (dir, _) = roots.upstream("acme", Stage::Data).unwrap();
+        assert_eq!(dir.root(), tree.join("acme/.."));
     }
 
     #[test]
@@ -301,11 +407,25 @@ mod tests {
     }
 
     #[test]
-    fn unwritable_outputs_is_a_storage_error() {
+    fn unwritable_outputs_root_is_a_storage_error() {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("not-a-dir");
         std::fs::write(&file, "x").unwrap();
-        let err = Roots::open(&args(&file.join("sub"), &[])).unwrap_err();
-        assert_eq!(err.exit_code(), 5, "{err}");
+        let read_only = tmp.path().join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        let _read_only = ReadOnly::new(std::slice::from_ref(&read_only));
+        // Paths no one can write, not even root: below a regular file, and procfs.
+        let mut unwritable = vec![file.join("sub"), file.clone()];
+        if Path::new("/proc/self").is_dir() {
+            unwritable.push(PathBuf::from("/proc"));
+        }
+        if !can_write(&read_only) {
+            unwritable.push(read_only.clone());
+        }
+        for outputs in &unwritable {
+            let err = Roots::open(&args(outputs, &[])).unwrap_err();
+            assert_eq!(err.exit_code(), 5, "{}: {err}", outputs.display());
+            assert!(err.to_string().contains("outputs root"), "{err}");
+        }
     }
 }
