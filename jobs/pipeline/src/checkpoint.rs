@@ -6,6 +6,10 @@
 //! prompt, the templates' hashes, the model, the schema, the documents). A step whose planned
 //! fingerprint equals its checkpoint's is skipped. Checkpoints are written atomically, so a kill
 //! leaves either the old checkpoint or the new one, never half of one.
+//!
+//! `checkpoints/run.json` holds the `<ts>` of the run's first invocation: a resumed or re-run
+//! invocation of the same run writes its Part A, Part B and final report under the same names,
+//! so each run leaves exactly one of each.
 
 use std::path::PathBuf;
 
@@ -28,6 +32,16 @@ pub struct Checkpoint {
     pub result: Value,
     pub saved: chrono::DateTime<chrono::Utc>,
 }
+
+/// `checkpoints/run.json`: which run the checkpoints belong to and the `<ts>` of its files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunStamp {
+    run_id: String,
+    ts: String,
+}
+
+/// The file name of the run stamp; no step checkpoint is called `run`.
+const RUN_STAMP: &str = "run";
 
 /// A step's result and what it cost, fresh or reused.
 #[derive(Debug, Clone)]
@@ -102,6 +116,28 @@ impl Checkpoints {
         write_atomic(&self.path(name), &json)
     }
 
+    /// The `<ts>` of run `run_id`: the one recorded by an earlier invocation of the same run,
+    /// or `now`, recorded for the invocations that follow. `--force` keeps it too: forcing redoes
+    /// the steps of the same run, whose files are replaced, not duplicated.
+    pub fn run_timestamp(&self, run_id: &str, now: &str) -> Result<String> {
+        let recorded = std::fs::read(self.path(RUN_STAMP))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<RunStamp>(&bytes).ok())
+            .filter(|stamp| stamp.run_id == run_id);
+        if let Some(stamp) = recorded {
+            return Ok(stamp.ts);
+        }
+        let stamp = RunStamp {
+            run_id: run_id.to_string(),
+            ts: now.to_string(),
+        };
+        let mut json = serde_json::to_vec_pretty(&stamp)
+            .map_err(|e| Error::internal(format!("cannot encode the run stamp: {e}")))?;
+        json.push(b'\n');
+        write_atomic(&self.path(RUN_STAMP), &json)?;
+        Ok(stamp.ts)
+    }
+
     /// Reuses the checkpoint of `name` when its fingerprint matches, otherwise runs `compute`
     /// and checkpoints its result before returning it.
     pub async fn run<T, F>(
@@ -169,6 +205,31 @@ mod tests {
             Checkpoints::new(&company, true)
                 .load::<Vec<String>>("s02_profile", "fp1")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_run_keeps_the_timestamp_of_its_first_invocation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let company = CompanyDir::new(tmp.path(), "acme");
+        let checkpoints = Checkpoints::new(&company, false);
+        let first = checkpoints
+            .run_timestamp("run-1", "20260101_000000")
+            .unwrap();
+        assert_eq!(first, "20260101_000000");
+        let resumed = Checkpoints::new(&company, true)
+            .run_timestamp("run-1", "20260102_000000")
+            .unwrap();
+        assert_eq!(resumed, first, "a resumed or forced run keeps its names");
+        let next = checkpoints
+            .run_timestamp("run-2", "20260103_000000")
+            .unwrap();
+        assert_eq!(next, "20260103_000000", "another run gets its own");
+        assert_eq!(
+            checkpoints
+                .run_timestamp("run-2", "20260104_000000")
+                .unwrap(),
+            next
         );
     }
 }

@@ -148,6 +148,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         ..HttpSettings::default()
     };
     let client = openai_client::connect(&settings)?;
+    let ts = checkpoints.run_timestamp(&loaded.run_id, &shared::layout::timestamp(started))?;
     let pipeline = Pipeline {
         llm: Llm::new(
             client,
@@ -157,7 +158,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         ),
         inputs,
         loaded,
-        ts: shared::layout::timestamp(started),
+        ts,
         out,
         prompts,
         models,

@@ -96,18 +96,25 @@ async fn seven_use_cases_complete_grounded_metered_and_never_paid_twice() {
     // Steps 2-5, seven deep dives, steps 7-9.
     assert_eq!(fixture.responses(), 4 + 7 + 3);
 
+    // One Part A and one Part B, named for the company and the final report's <ts> (the time
+    // the run started), and every title block dated by it.
     let dir = fixture.company();
-    for folder in ["part_a", "part_b"] {
-        let files: Vec<_> = std::fs::read_dir(dir.join(folder)).unwrap().collect();
-        assert_eq!(files.len(), 1, "{folder}");
+    let ts = fixture.report_ts(&marker);
+    assert_eq!(ts, shared::layout::timestamp(marker.started));
+    let (part_a, part_b) = fixture.parts(&ts);
+    let date = format!("- **Date:** {}-{}-{}\n", &ts[0..4], &ts[4..6], &ts[6..8]);
+    for (name, text) in [
+        ("report", &report),
+        ("Part A", &part_a),
+        ("Part B", &part_b),
+    ] {
+        assert!(text.contains(&date), "{name} lacks {date:?}:\n{text}");
+        assert!(
+            text.contains(&format!("- **Run id:** {RUN_ID}\n")),
+            "{name}"
+        );
     }
-    let part_b = std::fs::read_dir(dir.join("part_b"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let part_b = std::fs::read_to_string(part_b).unwrap();
+    assert!(part_a.contains("## AI readiness assessment"), "{part_a}");
     assert_eq!(
         part_b
             .lines()
@@ -173,6 +180,7 @@ async fn seven_use_cases_complete_grounded_metered_and_never_paid_twice() {
         2,
         "report and marker only"
     );
+    fixture.parts(&ts);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -235,6 +243,10 @@ fn example_docs() -> Vec<Doc> {
     docs
 }
 
+/// A sentence that only the example's CFO interview contains, and that interview's file name.
+const ACME_SENTENCE: &str = "Revenue 2025 was EUR 148 million with an EBIT margin of 2.9 %, below the 4 % the shareholders expect.";
+const ACME_FILE: &str = "2026-01-16 CFO - Miriam Okafor.md";
+
 /// The example's inputs file with `use_cases` use cases: a complete report whose quotes are
 /// sentences of the documents they cite.
 async fn example_report(use_cases: usize) {
@@ -287,6 +299,24 @@ async fn example_report(use_cases: usize) {
         quotes += 1;
     }
     assert!(quotes >= use_cases, "{quotes} quotes in:\n{report}");
+
+    // A fact only the CFO interview states reaches the report, quoted and cited to that file,
+    // which Sources lists with its path and Drive id.
+    let cfo = docs
+        .iter()
+        .find(|d| d.path.ends_with(&format!("/{ACME_FILE}")))
+        .expect(ACME_FILE);
+    assert!(
+        normalise(&cfo.text).contains(ACME_SENTENCE),
+        "{} no longer says {ACME_SENTENCE:?}",
+        cfo.path
+    );
+    let cited = format!("\"{ACME_SENTENCE}\" [source: {ACME_FILE}]");
+    assert!(report.contains(&cited), "{cited} not in:\n{report}");
+    assert!(
+        report.contains(&format!("`{}` (Drive id `{}`)", cfo.path, cfo.drive_id)),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -103,6 +103,15 @@ async fn a_run_killed_during_the_deep_dives_resumes_without_paying_twice() {
         assert!(kept.contains_key(&format!("{step}.json")), "{step}");
     }
     assert!(!fixture.company().final_dir().exists());
+    // Part A was written in step 4, under the run's <ts>; Part B not yet.
+    let part_a = fixture.part_files("part_a");
+    assert_eq!(part_a.len(), 1, "{part_a:?}");
+    let ts = part_a[0]
+        .strip_prefix(&format!("report_draft_{SLUG}_"))
+        .and_then(|n| n.strip_suffix(".md"))
+        .unwrap_or_else(|| panic!("{part_a:?}"))
+        .to_string();
+    assert!(!fixture.company().join("part_b").exists());
 
     let before = fixture.responses();
     let output = fixture.run(7, &["--max-concurrent-calls", "2"]).await;
@@ -113,7 +122,7 @@ async fn a_run_killed_during_the_deep_dives_resumes_without_paying_twice() {
     for (name, bytes) in &kept {
         assert!(after.get(name) == Some(bytes), "{name} was rewritten");
     }
-    let (_, report) = fixture.final_report();
+    let (marker, report) = fixture.final_report();
     assert_eq!(
         report
             .lines()
@@ -121,6 +130,10 @@ async fn a_run_killed_during_the_deep_dives_resumes_without_paying_twice() {
             .count(),
         7
     );
+    // The resumed run keeps the killed run's <ts>: one Part A (rewritten in place), one Part B
+    // and the final report, all under the same name.
+    assert_eq!(fixture.report_ts(&marker), ts);
+    fixture.parts(&ts);
     assert!(
         metric(&output, "model_calls_this_invocation") == Some(((7 - finished_dives) + 3) as f64)
     );
@@ -134,6 +147,9 @@ async fn an_edited_template_reruns_its_step_and_the_later_steps_whose_inputs_cha
     assert!(output.status.success(), "{}", logs(&output));
     let first = fixture.checkpoints();
     assert_eq!(first.len(), 4 + 3 + 3);
+    let (marker, _) = fixture.final_report();
+    let ts = fixture.report_ts(&marker);
+    let (_, first_part_b) = fixture.parts(&ts);
 
     // Part B's template asks for attention to the finance notes' subjects: the answer changes.
     let prompts = fixture.tmp.path().join("prompts");
@@ -202,6 +218,12 @@ async fn an_edited_template_reruns_its_step_and_the_later_steps_whose_inputs_cha
         2 + usize::from(style_reran),
         "steps 7, 8 (and 9) only"
     );
+
+    // Still one report, one Part A and one Part B for the run: Part B replaced in place.
+    let (marker, _) = fixture.final_report();
+    assert_eq!(fixture.report_ts(&marker), ts);
+    let (_, second_part_b) = fixture.parts(&ts);
+    assert_ne!(first_part_b, second_part_b);
 
     // The same edited template once more: the report for these inputs exists.
     let again = fixture

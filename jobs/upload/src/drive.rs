@@ -351,3 +351,48 @@ impl Drive {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::records::FinalDetails;
+
+    fn report(markdown: &str) -> FinalReport {
+        FinalReport {
+            run_id: "run-1".into(),
+            slug: "acme".into(),
+            relative: "final/FINAL_REPORT_acme_20260102_030405.md".into(),
+            path: "/outputs/acme/final/FINAL_REPORT_acme_20260102_030405.md".into(),
+            marker_path: "/outputs/acme/final/FINAL_REPORT_acme_20260102_030405.ready".into(),
+            file_name: "FINAL_REPORT_acme_20260102_030405.md".into(),
+            content: markdown.as_bytes().to_vec(),
+            sha256: shared::markers::sha256_hex(markdown.as_bytes()),
+            details: FinalDetails {
+                report: "final/FINAL_REPORT_acme_20260102_030405.md".into(),
+                model_set: "gpt5".into(),
+                use_cases_count: 1,
+                input_tokens: 1,
+                output_tokens: 1,
+                cost_usd: 0.0,
+            },
+        }
+    }
+
+    #[test]
+    fn a_google_doc_upload_is_html_and_a_plain_one_the_markdown_bytes() {
+        let markdown = "# Report\n\nOrders wait **4.2 days**.\n\n| KPI | Value |\n|---|---|\n| Lead time | 4.2 days |\n";
+        let doc = Upload::of(&report(markdown), true);
+        assert_eq!(doc.media_type.essence_str(), "text/html");
+        let html = String::from_utf8(doc.media.clone()).unwrap();
+        assert!(html.contains("<strong>4.2 days</strong>"), "{html}");
+        assert!(html.contains("<td>Lead time</td>"), "{html}");
+        assert!(!html.contains("**") && !html.contains("|---|"), "{html}");
+        assert_eq!(doc.name, "FINAL_REPORT_acme_20260102_030405");
+
+        let plain = Upload::of(&report(markdown), false);
+        assert_eq!(plain.media_type.essence_str(), "text/markdown");
+        assert_eq!(plain.media, markdown.as_bytes());
+        assert_eq!(plain.name, "FINAL_REPORT_acme_20260102_030405.md");
+        assert_eq!(plain.app_properties["sha256"], doc.sha256);
+    }
+}

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{children, requests_matching};
@@ -119,16 +120,37 @@ impl Demo {
         )
     }
 
-    /// Paid or state-changing calls: model responses, OpenAI uploads, Drive uploads, and the
-    /// files in the final-report folder.
-    fn costly_counts(&self) -> (usize, usize, usize, usize) {
+    /// Paid or state-changing calls and what they leave behind: model responses, OpenAI file
+    /// uploads, vector stores and file batches, Drive uploads, and the files in
+    /// the final-report folder and in the whole emulated Drive.
+    fn costly_counts(&self) -> BTreeMap<&'static str, usize> {
         let requests = self.emulator.requests();
-        (
-            requests.count("POST", "/v1/responses"),
-            requests.count("POST", "/v1/files"),
-            requests_matching(&self.emulator, "upload/drive/v3/files"),
-            children(&self.emulator, &self.final_folder).len(),
-        )
+        BTreeMap::from([
+            ("model responses", requests.count("POST", "/v1/responses")),
+            ("OpenAI file uploads", requests.count("POST", "/v1/files")),
+            (
+                "vector stores created",
+                requests.count("POST", "/v1/vector_stores"),
+            ),
+            (
+                "file batches created",
+                requests.count("POST", "/v1/vector_stores/{vector_store_id}/file_batches"),
+            ),
+            (
+                "Drive upload requests",
+                requests_matching(&self.emulator, "upload/drive/v3/files"),
+            ),
+            (
+                "files in the final-report folder",
+                children(&self.emulator, &self.final_folder).len(),
+            ),
+            (
+                "files in Drive",
+                self.emulator.google().dump()["files"]
+                    .as_array()
+                    .map_or(0, Vec::len),
+            ),
+        ])
     }
 }
 
@@ -180,6 +202,14 @@ async fn the_example_company_end_to_end_offline() {
         .expect("the receipt names the report the final marker lists");
     assert_eq!(receipt.sha256, report_record.sha256);
     assert_eq!(receipt.bytes, report_record.bytes);
+    // One run: setup's run id carried through every marker and the receipt.
+    for (stage, run_id) in [
+        ("vector", &vectors.run_id),
+        ("final", &final_marker.run_id),
+        ("receipt", &receipt.run_id),
+    ] {
+        assert_eq!(run_id, &data.run_id, "{stage} marker of another run");
+    }
 
     // The report in Drive is byte-identical to the local final report.
     let report = std::fs::read(dir.join(&receipt.report)).unwrap();
@@ -225,18 +255,36 @@ async fn the_example_company_end_to_end_offline() {
         normalize(&doc).contains(&normalize(&quote)),
         "{quote:?} is not verbatim from {FACT_SOURCE}"
     );
-
-    // A second full run pays for nothing and uploads nothing.
-    let before = demo.costly_counts();
-    let (responses, openai_files, drive_uploads, final_files) = before;
-    assert!(
-        responses > 0 && openai_files > 0 && drive_uploads > 0 && final_files == 1,
-        "{before:?}"
-    );
-    demo.run_pipeline().await;
+    // Sources lists the cited Doc with its local path and the id it has in the seeded Drive.
+    let seeded_id = demo
+        .emulator
+        .google()
+        .find_child(&demo.drive_folder, "Customs Backlog Review")
+        .expect("the Google Doc is seeded");
+    let cited_file = indexed
+        .files
+        .iter()
+        .find(|f| f.filename == cited)
+        .expect("the cited name is indexed");
     assert_eq!(
-        demo.costly_counts(),
-        before,
-        "(responses, OpenAI files, Drive uploads, final-folder files)"
+        data.file(&cited_file.path).unwrap().origin["drive_id"],
+        seeded_id.as_str()
     );
+    let sources = &report[report.find("## Sources").expect("a Sources section")..];
+    let entry = format!("`{}` (Drive id `{seeded_id}`)", cited_file.path);
+    assert!(sources.contains(&entry), "{entry} not in:\n{sources}");
+
+    // A second full run pays for nothing, uploads nothing and creates no Drive file.
+    let before = demo.costly_counts();
+    for (what, count) in &before {
+        assert!(*count > 0, "the first run made no {what}: {before:#?}");
+    }
+    assert_eq!(before["files in the final-report folder"], 1);
+    demo.run_pipeline().await;
+    assert_eq!(demo.costly_counts(), before);
+    let (_, again, _) = roots.upstream_final(dir.slug(), None).unwrap();
+    assert_eq!(again.files, final_marker.files, "the same report");
+    let receipt_again: UploadReceipt =
+        serde_json::from_slice(&std::fs::read(&receipt_path).unwrap()).unwrap();
+    assert_eq!(receipt_again.file_id, receipt.file_id);
 }

@@ -130,6 +130,34 @@ impl World {
     }
 }
 
+/// Exactly one resumable session was opened for a new file and completed by exactly one media
+/// request, and nothing else reached an upload route.
+fn assert_resumable_create(world: &World) {
+    let counts = world.emulator.requests().counts();
+    assert_eq!(
+        counts.get("POST /resumable/upload/drive/v3/files"),
+        Some(&1),
+        "{counts:#?}"
+    );
+    assert_eq!(
+        counts.get("POST /upload/drive/v3/files"),
+        Some(&1),
+        "{counts:#?}"
+    );
+    assert_eq!(world.upload_requests(), 2, "{counts:#?}");
+    assert_eq!(
+        world.emulator.google().dump()["uploads_in_progress"],
+        0,
+        "the session was completed"
+    );
+}
+
+/// The one-line error of a failed run: stderr holds that line and nothing else.
+fn only_error_line(run: &Run) -> &str {
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run:?}");
+    run.error_line()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_the_report_with_its_checksum_and_writes_the_receipt() {
     let world = World::new().await;
@@ -156,13 +184,10 @@ async fn uploads_the_report_with_its_checksum_and_writes_the_receipt() {
         json!({ "run_id": RUN_ID, "sha256": sha256, "slug": SLUG })
     );
 
-    // One upload request: the media went up in one chunk to the resumable session's URL.
-    let counts = world.emulator.requests().counts();
-    assert_eq!(
-        counts.get("POST /upload/drive/v3/files"),
-        Some(&1),
-        "{counts:#?}"
-    );
+    // A resumable upload: one request opened the session, one more carried the media to the
+    // session's URL and completed it. A multipart or simple upload would be another
+    // `POST /upload/drive/v3/files` and open no session.
+    assert_resumable_create(&world);
 
     let receipt = world.receipt();
     assert_eq!(receipt.file_id, id);
@@ -299,6 +324,10 @@ async fn as_google_doc_lets_drive_convert_the_report() {
     .unwrap();
     assert!(doc.contains("Acme Robotics: AI agent-readiness"), "{doc}");
     assert!(doc.contains("4.2 days"), "{doc}");
+    // The emulated Drive keeps a text/markdown (or text/plain) upload as it is and converts only
+    // text/html: the table markup gone means the media went up as rendered HTML.
+    assert_rendered(&doc);
+    assert_resumable_create(&world);
     assert!(
         world
             .receipt()
@@ -313,6 +342,102 @@ async fn as_google_doc_lets_drive_convert_the_report() {
     assert_eq!(rerun.code, 0, "{rerun:?}");
     assert!(rerun.stdout.contains("already done"), "{rerun:?}");
     assert_eq!(world.folder_files().len(), 1);
+
+    // A changed report updates the same Doc, converted again.
+    let doc_id = files[0]["id"].as_str().unwrap().to_string();
+    let changed = format!(
+        "{REPORT}\n## Addendum\n\nA second look at the warehouse.\n\n| Dock | Wait |\n|---|---|\n| North | 2 hours |\n"
+    );
+    world.write_final_stage("20260103_030405", &changed);
+    let run = world.upload(&["--as-google-doc"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let files = world.folder_files();
+    assert_eq!(files.len(), 1, "no duplicate: {files:#?}");
+    assert_eq!(files[0]["id"], doc_id.as_str());
+    assert_eq!(files[0]["mimeType"], "application/vnd.google-apps.document");
+    assert_eq!(
+        files[0]["name"],
+        "FINAL_REPORT_acme_robotics_20260103_030405"
+    );
+    assert_eq!(
+        files[0]["appProperties"]["sha256"],
+        sha256_hex(changed.as_bytes()).as_str()
+    );
+    let doc = String::from_utf8(world.emulator.google().file_bytes(&doc_id).unwrap()).unwrap();
+    assert!(doc.contains("A second look at the warehouse."), "{doc}");
+    assert!(doc.contains("North") && doc.contains("2 hours"), "{doc}");
+    assert!(!doc.contains("| North |"), "{doc}");
+    assert_rendered(&doc);
+    let counts = world.emulator.requests().counts();
+    assert_eq!(
+        counts.get("POST /upload/drive/v3/files/{id}"),
+        Some(&1),
+        "the new content went to the Doc's own session: {counts:#?}"
+    );
+    assert_eq!(world.receipt().file_id, doc_id);
+}
+
+/// A Google Doc's content as Drive made it from HTML: the report's Markdown table syntax is
+/// gone (a Markdown upload would keep it verbatim), its cells' text is kept. Bold may come
+/// back as `**` in a Doc's Markdown export, so it proves nothing either way.
+fn assert_rendered(doc: &str) {
+    for markup in ["|---|", "| Lead time |", "| KPI |"] {
+        assert!(
+            !doc.contains(markup),
+            "Markdown table markup {markup:?} reached the Doc: {doc}"
+        );
+    }
+    assert!(
+        doc.contains("Lead time") && doc.contains("4.2 days"),
+        "{doc}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_into_a_folder_of_a_shared_drive() {
+    let world = World::new().await;
+    let report_path = world.write_final_stage("20260102_030405", REPORT);
+    // A folder in a shared drive: Drive answers 404 for it unless every call says
+    // supportsAllDrives (and listings includeItemsFromAllDrives).
+    let seed = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(seed.path().join("Team.shareddrive/Reports")).unwrap();
+    std::fs::write(seed.path().join("Team.shareddrive/Reports/.gitkeep"), "").unwrap();
+    let google = world.emulator.google();
+    let root = google.seed_from_dir(seed.path()).unwrap();
+    let team = google.find_child(&root, "Team").unwrap();
+    let reports = google.find_child(&team, "Reports").unwrap();
+    let mut env = world.env();
+    env.retain(|(k, _)| *k != "GDRIVE_FINAL_REPORT_FOLDER");
+    env.push(("GDRIVE_FINAL_REPORT_FOLDER", reports.clone()));
+
+    let run = world.upload_with_env(&[], &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let files = children(&world.emulator, &reports);
+    assert_eq!(files.len(), 1, "{files:#?}");
+    let id = files[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(files[0]["driveId"], team.as_str(), "{files:#?}");
+    assert_eq!(
+        google.file_bytes(&id).unwrap(),
+        std::fs::read(&report_path).unwrap()
+    );
+    let receipt = world.receipt();
+    assert_eq!(
+        (receipt.file_id.as_str(), receipt.folder_id.as_str()),
+        (id.as_str(), reports.as_str())
+    );
+    assert_resumable_create(&world);
+
+    // A re-run checks the file in the shared drive (already done); without the receipt it
+    // finds the file by searching the shared drive's folder. Neither uploads again.
+    let rerun = world.upload_with_env(&[], &env).await;
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert!(rerun.stdout.contains("already done"), "{rerun:?}");
+    std::fs::remove_file(world.receipt_path()).unwrap();
+    let rerun = world.upload_with_env(&[], &env).await;
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert_eq!(world.receipt().file_id, id);
+    assert_eq!(children(&world.emulator, &reports).len(), 1);
+    assert_eq!(world.upload_requests(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -381,7 +506,7 @@ async fn missing_final_marker_is_an_upstream_error() {
     let world = World::new().await;
     let run = world.upload(&[]).await;
     assert_eq!(run.code, 3, "{run:?}");
-    let line = run.error_line();
+    let line = only_error_line(&run);
     assert!(
         line.contains("final") && line.contains("`pipeline`"),
         "{run:?}"
@@ -405,9 +530,9 @@ async fn a_report_changed_after_its_marker_is_refused() {
     std::fs::write(&path, REPORT.replace("4.2 days", "1.0 days")).unwrap();
     let run = world.upload(&[]).await;
     assert_eq!(run.code, 3, "{run:?}");
+    let line = only_error_line(&run);
     assert!(
-        run.error_line().contains("sha256")
-            && run.error_line().contains("FINAL_REPORT_acme_robotics"),
+        line.contains("sha256") && line.contains("FINAL_REPORT_acme_robotics"),
         "{run:?}"
     );
     assert!(world.folder_files().is_empty());
@@ -448,7 +573,7 @@ async fn a_folder_not_found_or_not_shared_names_the_service_account() {
         env.push(("GDRIVE_FINAL_REPORT_FOLDER", missing.to_string()));
         let run = world.upload_with_env(&[], &env).await;
         assert_eq!(run.code, 2, "{run:?}");
-        let line = run.error_line();
+        let line = only_error_line(&run);
         assert!(
             line.contains(missing) && line.contains(&email) && line.contains("share"),
             "{run:?}"
@@ -460,7 +585,7 @@ async fn a_folder_not_found_or_not_shared_names_the_service_account() {
     env.push(("GDRIVE_FINAL_REPORT_FOLDER", read_only.clone()));
     let run = world.upload_with_env(&[], &env).await;
     assert_eq!(run.code, 2, "{run:?}");
-    let line = run.error_line();
+    let line = only_error_line(&run);
     assert!(
         line.contains(&read_only) && line.contains(&email) && line.contains("Editor"),
         "{run:?}"

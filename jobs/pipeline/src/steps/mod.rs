@@ -37,7 +37,8 @@ pub struct Pipeline {
     pub loaded: Loaded,
     /// The company directory in the outputs root.
     pub out: CompanyDir,
-    /// `<ts>` of this invocation's Part A, Part B and final report.
+    /// `<ts>` of the run's Part A, Part B and final report: from the run's first invocation, so a
+    /// resumed run replaces its files instead of adding a second set.
     pub ts: String,
     pub prompts: Prompts,
     pub models: Models,

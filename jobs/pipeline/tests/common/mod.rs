@@ -328,8 +328,55 @@ impl Fixture {
         (marker, text)
     }
 
-    /// The bytes of every checkpoint, by file name.
+    /// The `<ts>` of the final report `marker` lists (`final/FINAL_REPORT_<slug>_<ts>.md`).
+    pub fn report_ts(&self, marker: &Marker) -> String {
+        let report = marker.details["report"].as_str().unwrap();
+        let prefix = format!("final/FINAL_REPORT_{}_", self.slug);
+        let ts = report
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".md"))
+            .unwrap_or_else(|| panic!("{report} is not named {prefix}<ts>.md"));
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(ts, "%Y%m%d_%H%M%S").is_ok(),
+            "{report}: <ts> is not YYYYmmdd_HHMMSS"
+        );
+        ts.to_string()
+    }
+
+    /// The names of the files in `part_a/` or `part_b/`, sorted.
+    pub fn part_files(&self, folder: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.company().join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Exactly one Part A and one Part B, named for the company and `ts`; their texts.
+    pub fn parts(&self, ts: &str) -> (String, String) {
+        let slug = &self.slug;
+        let part_a = format!("report_draft_{slug}_{ts}.md");
+        let part_b = format!("report_enhanced_{slug}_{ts}.md");
+        assert_eq!(self.part_files("part_a"), std::slice::from_ref(&part_a));
+        assert_eq!(self.part_files("part_b"), std::slice::from_ref(&part_b));
+        let read = |path: String| std::fs::read_to_string(self.company().join(&path)).unwrap();
+        (
+            read(format!("part_a/{part_a}")),
+            read(format!("part_b/{part_b}")),
+        )
+    }
+
+    /// The bytes of every step checkpoint, by file name (the run stamp `run.json` is not a
+    /// step's).
     pub fn checkpoints(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut checkpoints = self.checkpoint_files();
+        checkpoints.remove("run.json");
+        checkpoints
+    }
+
+    /// The bytes of every file in `checkpoints/`, by file name.
+    pub fn checkpoint_files(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
         let dir = self.company().checkpoints_dir();
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Default::default();
