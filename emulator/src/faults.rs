@@ -71,11 +71,14 @@ pub enum FaultError {
     Status { status: u16 },
     /// The TCP connection is closed without a response.
     Drop,
+    /// The status, the headers (with the full `Content-Length`) and the first half of the body
+    /// are sent, then the connection is closed: a download that breaks off mid-way.
+    Truncate,
 }
 
 /// One service's fault rule. JSON form (all keys optional):
 /// `{"latency_ms":100,"jitter_ms":50,"error":{"kind":"status","status":503},
-///   "every_nth":1,"probability":0.5,"max_faults":3,"seed":7}`.
+///   "every_nth":1,"probability":0.5,"max_faults":3,"seed":7,"downloads_only":false}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultSpec {
@@ -93,6 +96,9 @@ pub struct FaultSpec {
     pub max_faults: Option<u64>,
     /// Seed of the RNG behind `probability` and `jitter_ms`.
     pub seed: u64,
+    /// Apply the rule (latency, errors and counting) only to downloads of file content: Drive
+    /// `alt=media` and exports, OpenAI file content. Other requests pass untouched.
+    pub downloads_only: bool,
 }
 
 impl FaultSpec {
@@ -209,10 +215,14 @@ impl Faults {
         serde_json::Value::Object(out)
     }
 
-    /// Counts the request and decides its fate.
-    pub fn decide(&self, service: Service) -> Decision {
+    /// Counts the request and decides its fate; `download` says whether it fetches file content
+    /// (see [`is_download`]).
+    pub fn decide(&self, service: Service, download: bool) -> Decision {
         let mut rules = self.lock();
-        let Some(rule) = rules.get_mut(&service) else {
+        let Some(rule) = rules
+            .get_mut(&service)
+            .filter(|rule| download || !rule.spec.downloads_only)
+        else {
             return Decision {
                 delay: Duration::ZERO,
                 error: None,
@@ -249,6 +259,14 @@ impl Faults {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Whether a request fetches file content: Drive `files.get` with `alt=media`, Drive
+/// `files.export`, OpenAI `GET /v1/files/{id}/content`.
+pub fn is_download(path: &str, query: Option<&str>) -> bool {
+    let media = query.is_some_and(|q| q.split('&').any(|pair| pair == "alt=media"));
+    (path.starts_with("/drive/v3/files/") && (media || path.ends_with("/export")))
+        || (path.starts_with("/v1/files/") && path.ends_with("/content"))
 }
 
 /// The body an injected error carries, shaped like the service's own errors.
@@ -321,13 +339,13 @@ mod tests {
             },
         );
         let injected: Vec<bool> = (0..8)
-            .map(|_| faults.decide(Service::OpenAi).error.is_some())
+            .map(|_| faults.decide(Service::OpenAi, false).error.is_some())
             .collect();
         assert_eq!(
             injected,
             [false, true, false, true, false, false, false, false]
         );
-        assert!(faults.decide(Service::Google).error.is_none());
+        assert!(faults.decide(Service::Google, false).error.is_none());
     }
 
     #[test]
@@ -337,7 +355,7 @@ mod tests {
             let error = FaultError::Status { status: 500 };
             faults.set(Service::Google, FaultSpec::probability(0.5, seed, error));
             (0..64)
-                .map(|_| faults.decide(Service::Google).error.is_some())
+                .map(|_| faults.decide(Service::Google, false).error.is_some())
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -362,5 +380,33 @@ mod tests {
             Some(Service::Paperspace)
         );
         assert_eq!(Service::classify("/_admin/state"), None);
+    }
+
+    #[test]
+    fn a_downloads_only_rule_leaves_api_calls_alone() {
+        let faults = Faults::new();
+        faults.set(
+            Service::Google,
+            FaultSpec {
+                downloads_only: true,
+                ..FaultSpec::every_nth(1, FaultError::Truncate)
+            },
+        );
+        assert!(faults.decide(Service::Google, false).error.is_none());
+        assert_eq!(
+            faults.decide(Service::Google, true).error,
+            Some(FaultError::Truncate)
+        );
+        assert!(is_download(
+            "/drive/v3/files/abc",
+            Some("alt=media&supportsAllDrives=true")
+        ));
+        assert!(is_download(
+            "/drive/v3/files/abc/export",
+            Some("mimeType=text%2Fplain")
+        ));
+        assert!(is_download("/v1/files/file-1/content", None));
+        assert!(!is_download("/drive/v3/files/abc", Some("fields=id")));
+        assert!(!is_download("/drive/v3/files", Some("alt=json")));
     }
 }

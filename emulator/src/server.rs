@@ -14,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -69,7 +70,8 @@ async fn observe(State(shared): State<Shared>, request: Request, next: Next) -> 
         |matched| matched.as_str().to_string(),
     );
     let start_us = shared.requests.now_us();
-    let decision = shared.faults.decide(service);
+    let download = faults::is_download(&path, request.uri().query());
+    let decision = shared.faults.decide(service, download);
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
@@ -80,6 +82,10 @@ async fn observe(State(shared): State<Shared>, request: Request, next: Next) -> 
             response.extensions_mut().insert(DropConnection);
             (response, Some("drop".to_string()))
         }
+        Some(FaultError::Truncate) => (
+            truncated(next.run(request).await).await,
+            Some("truncate".to_string()),
+        ),
         Some(FaultError::RateLimit { retry_after_secs }) => {
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -111,6 +117,28 @@ async fn observe(State(shared): State<Shared>, request: Request, next: Next) -> 
         end_us: shared.requests.now_us(),
     });
     response
+}
+
+/// `response` with its full `Content-Length` but only the first half of its body, after which
+/// the body fails, so hyper closes the connection mid-way.
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let half = bytes.slice(..bytes.len() / 2);
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(half) });
+    // The pause lets hyper flush the headers and the first half before the failure.
+    let failure = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err(std::io::Error::other(
+            "connection cut mid-body by fault injection",
+        ))
+    });
+    Response::from_parts(parts, Body::from_stream(head.chain(failure)))
 }
 
 /// The error that makes hyper close a connection without answering.

@@ -905,6 +905,58 @@ async fn token_endpoint_verifies_signature_audience_and_lifetime() {
 }
 
 #[tokio::test]
+async fn a_jwt_signed_with_another_key_is_refused_for_a_known_account() {
+    let drive = start().await;
+    let read_key =
+        |path: &Path| -> Value { serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap() };
+    let key = read_key(&drive.key_path);
+    let other_path = drive.dir.path().join("other-account.json");
+    drive
+        .emulator
+        .google()
+        .write_service_account_key(&other_path)
+        .unwrap();
+    let other = read_key(&other_path);
+    assert_ne!(other["client_email"], key["client_email"]);
+    assert_ne!(
+        other["private_key"], key["private_key"],
+        "one key per account"
+    );
+
+    let token_uri = key["token_uri"].as_str().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = |account: &Value| {
+        json!({
+            "iss": account["client_email"],
+            "aud": token_uri,
+            "scope": "https://www.googleapis.com/auth/drive",
+            "iat": now,
+            "exp": now + 3600,
+        })
+    };
+    let http = reqwest::Client::new();
+    // The other account's own JWT is fine; signed with its key but naming the first account,
+    // it is not.
+    let (status, body) = ask_token(&http, token_uri, &signed_jwt(&other, &claims(&other))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = ask_token(&http, token_uri, &signed_jwt(&other, &claims(&key))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], json!("invalid_grant"));
+    assert_eq!(body["error_description"], json!("Invalid JWT Signature."));
+    // Nor does a key the emulator never issued.
+    let foreign = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let foreign_pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&foreign, Default::default())
+        .unwrap()
+        .to_string();
+    let forged = signed_jwt(&json!({ "private_key": foreign_pem }), &claims(&key));
+    let (status, body) = ask_token(&http, token_uri, &forged).await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (400, Some("Invalid JWT Signature."))
+    );
+}
+
+#[tokio::test]
 async fn content_changed_in_drive_changes_metadata() {
     let drive = start().await;
     let interviews = drive.child(&drive.root, "Interviews");

@@ -68,6 +68,92 @@ async fn indexed_store() -> (Emulator, Client<OpenAIConfig>, String) {
     (emulator, openai, store.id)
 }
 
+/// A store with one HTML, one DOCX and one JSON document, each holding one sentence.
+#[tokio::test]
+async fn html_docx_and_json_documents_are_retrieved_verbatim() {
+    const HTML: &str = "Drivers report breakdowns &amp; delays by phone to the night desk.";
+    const DOCX: &str = "Customs paperwork for every truck is checked twice before departure.";
+    const JSON: &str = "Fuel cards are reconciled against telematics every Monday.";
+    let emulator = start(Config::new().file_processing_delay(Duration::from_millis(10))).await;
+    let openai = client(&emulator, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let html = format!(
+        "<html><head><script>var tracking = 1;</script></head><body><h1>Dispatch</h1><p>{HTML}</p></body></html>"
+    );
+    let paths = [
+        write(dir.path(), "dispatch.html", html.as_bytes()),
+        write(dir.path(), "customs.docx", &docx(&[DOCX])),
+        write(
+            dir.path(),
+            "fleet.json",
+            json!({"fleet": {"fuel": JSON}}).to_string().as_bytes(),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for path in &paths {
+        ids.push(upload(&openai, path).await.id);
+    }
+    let store = openai
+        .vector_stores()
+        .create(
+            CreateVectorStoreRequestArgs::default()
+                .name("mixed")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let batch = openai
+        .vector_stores()
+        .file_batches(&store.id)
+        .create(
+            CreateVectorStoreFileBatchRequestArgs::default()
+                .file_ids(ids)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let done = wait_for_batch(&openai, &store.id, &batch.id).await;
+    assert_eq!(done.file_counts.completed, 3, "{done:?}");
+
+    let request = CreateResponseArgs::default()
+        .model("gpt-5")
+        .instructions("Answer from the documents. Cite every source.")
+        .input("How are breakdowns and delays reported, customs paperwork checked, and fuel cards reconciled?")
+        .tools(vec![file_search(&store.id)])
+        .build()
+        .unwrap();
+    let text = openai
+        .responses()
+        .create(request)
+        .await
+        .unwrap()
+        .output_text()
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "\"{}\" [source: dispatch.html]",
+            HTML.replace("&amp;", "&")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\"{DOCX}\" [source: customs.docx]")),
+        "{text}"
+    );
+    // JSON is indexed as its text, as OpenAI does: the quote is the JSON line.
+    assert!(
+        text.split("\n\n")
+            .any(|paragraph| paragraph.contains(JSON) && paragraph.contains("[source: fleet.json]")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("tracking"),
+        "script text is not indexed: {text}"
+    );
+}
+
 fn file_search(store_id: &str) -> Tool {
     Tool::FileSearch(FileSearchTool {
         vector_store_ids: vec![store_id.to_string()],

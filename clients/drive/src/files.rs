@@ -189,35 +189,6 @@ impl DriveClient {
             .map_err(|e| e.into_error(what, id))
     }
 
-    /// Streams a Google-native file's export into `writer` (one attempt at the body).
-    pub async fn export<W: AsyncWrite + Unpin>(
-        &self,
-        id: &str,
-        mime_type: &str,
-        writer: &mut W,
-    ) -> Result<ExportOutcome> {
-        let what = "export Drive file";
-        let _permit = self.permit().await?;
-        let mut delegate = RetryDelegate::new(what, &self.settings().retry);
-        let fetch = Fetch::Export { mime_type };
-        let response = match self
-            .attempts(&mut delegate, async |dlg| {
-                self.request(&fetch, id, dlg).await
-            })
-            .await
-        {
-            Ok(response) => response,
-            Err(Failed::Drive(err)) if DriveFailure::of(&err).is_export_too_large() => {
-                return Ok(ExportOutcome::TooLarge);
-            }
-            Err(failed) => return Err(self.failed(what, Some(id), failed, delegate.retries())),
-        };
-        let written = stream_body(response, writer, self.idle_timeout())
-            .await
-            .map_err(|e| e.into_error(what, id))?;
-        Ok(ExportOutcome::Exported(written))
-    }
-
     /// Downloads a binary file to `target` atomically: the file appears complete (and, when
     /// `expected_md5` is given, verified) or not at all. Interrupted bodies are fetched again.
     pub async fn download_to_file(

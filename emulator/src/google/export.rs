@@ -46,7 +46,10 @@ pub(crate) fn import_as_doc(media_type: &str, bytes: &[u8]) -> Result<Vec<u8>, D
     let essence = media_type.split(';').next().unwrap_or_default().trim();
     match essence {
         "text/markdown" | "text/x-markdown" | "text/plain" => Ok(bytes.to_vec()),
-        "text/html" => Ok(html_to_markdown(&String::from_utf8_lossy(bytes)).into_bytes()),
+        // Drive keeps the text and structure of imported HTML: headings, paragraphs, lists.
+        "text/html" => crate::extract::html_text(bytes)
+            .map(String::into_bytes)
+            .map_err(DriveError::bad_request),
         _ => Err(DriveError::bad_request(format!(
             "Conversion of {essence} to a Google Doc is not supported."
         ))),
@@ -125,71 +128,6 @@ fn first_sheet_as_delimited(xlsx: &[u8], delimiter: u8) -> Result<Vec<u8>, Drive
     writer.into_inner().map_err(|e| broken(e.to_string()))
 }
 
-/// Drive keeps the text and structure of imported HTML; headings, paragraphs and list items
-/// are what matters to a reader of the export, so that is what survives here.
-fn html_to_markdown(html: &str) -> String {
-    let mut out = String::new();
-    let mut rest = html;
-    let mut skipping: Option<String> = None;
-    while let Some(open) = rest.find('<') {
-        if skipping.is_none() {
-            out.push_str(&decode_entities(&rest[..open]));
-        }
-        let Some(close) = rest[open..].find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = rest[open + 1..open + close].trim().to_ascii_lowercase();
-        rest = &rest[open + close + 1..];
-        let is_end = tag.starts_with('/');
-        let tag_name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        if let Some(skipped) = &skipping {
-            if is_end && *skipped == tag_name {
-                skipping = None;
-            }
-            continue;
-        }
-        match (tag_name.as_str(), is_end) {
-            ("script" | "style" | "head" | "title", false) => skipping = Some(tag_name),
-            ("h1" | "h2" | "h3" | "h4" | "h5" | "h6", false) => {
-                let level = tag_name[1..].parse::<usize>().unwrap_or(1);
-                out.push_str(&format!("\n{} ", "#".repeat(level)));
-            }
-            ("li", false) => out.push_str("\n- "),
-            ("br", _) => out.push('\n'),
-            (
-                "p" | "div" | "tr" | "ul" | "ol" | "table" | "h1" | "h2" | "h3" | "h4" | "h5"
-                | "h6",
-                true,
-            ) => out.push('\n'),
-            ("td" | "th", true) => out.push(' '),
-            _ => {}
-        }
-    }
-    if skipping.is_none() {
-        out.push_str(&decode_entities(rest));
-    }
-    let lines: Vec<&str> = out
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines.join("\n\n") + "\n"
-}
-
-fn decode_entities(text: &str) -> String {
-    text.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,10 +140,13 @@ mod tests {
 
     #[test]
     fn html_upload_keeps_text_and_headings() {
-        let markdown = html_to_markdown(
-            "<html><head><title>x</title><style>p{}</style></head><body><h1>Report</h1><p>A &amp; B</p><ul><li>one</li></ul></body></html>",
-        );
-        assert_eq!(markdown, "# Report\n\nA & B\n\n- one\n");
+        let markdown = import_as_doc(
+            "text/html; charset=utf-8",
+            b"<html><head><title>x</title><style>p{}</style></head><body><h1>Report</h1><p>A &amp; B</p><ul><li>one</li></ul></body></html>",
+        )
+        .unwrap();
+        let markdown = String::from_utf8(markdown).unwrap();
+        assert_eq!(markdown, "# Report\n\nA & B\n* one\n");
     }
 
     #[test]

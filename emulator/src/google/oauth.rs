@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -73,24 +73,16 @@ pub(crate) enum Need {
     Write,
 }
 
-/// RSA key generation takes a noticeable time in debug builds, so one key pair per process
-/// serves every service account; accounts are still told apart (and revoked) by email.
-fn process_key() -> std::io::Result<&'static RsaPrivateKey> {
-    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
-    if let Some(key) = KEY.get() {
-        return Ok(key);
-    }
-    let generated =
-        RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(std::io::Error::other)?;
-    Ok(KEY.get_or_init(|| generated))
-}
-
 /// Makes service account number `number`: its registration and its key file's JSON.
 pub(crate) fn new_service_account(
     number: u64,
     token_uri: &str,
 ) -> std::io::Result<(ServiceAccount, Value)> {
-    let private_key = process_key()?;
+    // Each account has its own key pair, so a JWT signed with another account's key fails the
+    // signature check, as at Google. (Dependencies are optimised in dev builds, which keeps
+    // 2048-bit generation quick in tests.)
+    let private_key =
+        RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(std::io::Error::other)?;
     let pem = private_key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(std::io::Error::other)?;

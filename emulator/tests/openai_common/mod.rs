@@ -3,7 +3,6 @@
 
 #![allow(dead_code)] // each test crate uses a different subset of these helpers
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,23 +115,12 @@ pub fn pdf(lines: &[&str]) -> Vec<u8> {
     bytes
 }
 
-/// A minimal DOCX with one paragraph per entry.
+/// A DOCX with one paragraph per entry, as Word packs it (content types, relationships).
 pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
-    let body: String = paragraphs
-        .iter()
-        .map(|text| format!("<w:p><w:r><w:t>{text}</w:t></w:r></w:p>"))
-        .collect();
-    let xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#
-    );
+    let document = paragraphs.iter().fold(docx_rs::Docx::new(), |doc, text| {
+        doc.add_paragraph(docx_rs::Paragraph::new().add_run(docx_rs::Run::new().add_text(*text)))
+    });
     let mut buffer = std::io::Cursor::new(Vec::new());
-    let mut zip = zip::ZipWriter::new(&mut buffer);
-    zip.start_file(
-        "word/document.xml",
-        zip::write::SimpleFileOptions::default(),
-    )
-    .unwrap();
-    zip.write_all(xml.as_bytes()).unwrap();
-    zip.finish().unwrap();
+    document.build().pack(&mut buffer).unwrap();
     buffer.into_inner()
 }

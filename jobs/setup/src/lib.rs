@@ -170,6 +170,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         STEPS,
         &format!("fetching {} documents", plan.documents.len()),
     );
+    for (original, safe) in &plan.renamed {
+        tracing::warn!("renamed {original:?} -> {safe:?}");
+    }
     for skip in &plan.skipped {
         tracing::warn!("skipped {}: {}", skip.original_path, skip.reason);
     }

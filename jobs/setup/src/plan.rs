@@ -58,6 +58,9 @@ pub struct Planned {
 pub struct Plan {
     pub documents: Vec<Planned>,
     pub skipped: Vec<SkippedDocument>,
+    /// Folders and documents whose name was sanitised or numbered: (source path, path under
+    /// `data/`), sorted by source path.
+    pub renamed: Vec<(String, String)>,
 }
 
 /// The export formats for a Google-native type, best first; `None` for types that cannot be
@@ -166,6 +169,8 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
         }
     }
     let mut dirs: HashMap<String, String> = HashMap::from([(ROOT.to_string(), "data".to_string())]);
+    // Source paths of folders; listings name a parent before its children.
+    let mut sources: HashMap<String, String> = HashMap::new();
     for folder in &listing.folders {
         let parent = dirs
             .get(&folder.parent)
@@ -175,6 +180,17 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
             .get(&folder.id)
             .cloned()
             .unwrap_or_else(|| sanitize(&folder.name));
+        let source_path = match sources.get(&folder.parent) {
+            Some(parent) => format!("{parent}/{}", folder.name),
+            None => folder.name.clone(),
+        };
+        if name != folder.name {
+            plan.renamed.push((
+                source_path.clone(),
+                data_relative(&format!("{parent}/{name}")),
+            ));
+        }
+        sources.insert(folder.id.clone(), source_path);
         dirs.insert(folder.id.clone(), format!("{parent}/{name}"));
     }
 
@@ -189,6 +205,14 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
             .cloned()
             .unwrap_or_else(|| "data".to_string());
         let primary = final_names[&doc.id].clone();
+        // Extensions added for a conversion or an export are not a rename; a sanitised or
+        // numbered name is.
+        if sanitize(&doc.name) != doc.name || primary != names[0] {
+            plan.renamed.push((
+                doc.original_path.clone(),
+                data_relative(&format!("{dir}/{primary}")),
+            ));
+        }
         let (stem, primary_ext) = split_extension(&primary);
         let mut targets = vec![format!("{dir}/{primary}")];
         for name in names.iter().skip(1) {
@@ -212,7 +236,13 @@ pub fn plan(listing: &Listing, source: &str) -> Plan {
         .sort_by(|a, b| a.targets[0].cmp(&b.targets[0]));
     plan.skipped
         .sort_by(|a, b| a.original_path.cmp(&b.original_path));
+    plan.renamed.sort();
     plan
+}
+
+/// `data/a/b.md` → `a/b.md`: paths in rename warnings are relative to the source and to `data/`.
+fn data_relative(path: &str) -> String {
+    path.strip_prefix("data/").unwrap_or(path).to_string()
 }
 
 fn drive_id(doc: &Document) -> Option<String> {
@@ -264,11 +294,18 @@ mod tests {
     #[test]
     fn layout_keeps_folders_dedupes_and_skips_with_reasons() {
         let listing = Listing {
-            folders: vec![Folder {
-                id: "Interviews".into(),
-                parent: ROOT.into(),
-                name: "Interviews".into(),
-            }],
+            folders: vec![
+                Folder {
+                    id: "Interviews".into(),
+                    parent: ROOT.into(),
+                    name: "Interviews".into(),
+                },
+                Folder {
+                    id: "Q1:Q2".into(),
+                    parent: ROOT.into(),
+                    name: "Q1:Q2".into(),
+                },
+            ],
             documents: vec![
                 local("Interviews/a.md", "Interviews", "a.md", 5),
                 local("b/report.pdf", ROOT, "report.pdf", 5),
@@ -296,6 +333,15 @@ mod tests {
             ]
         );
         assert_eq!(plan.documents[3].origin.original_path, "a/report.pdf");
+        // b/report.pdf sorts after a/report.pdf by id, so it is the numbered one; metrics.csv
+        // only gains the `.md` of its conversion, which is no rename.
+        assert_eq!(
+            plan.renamed,
+            [
+                ("Q1:Q2".to_string(), "Q1_Q2".to_string()),
+                ("b/report.pdf".to_string(), "report (2).pdf".to_string())
+            ]
+        );
         let skipped: Vec<(&str, &str)> = plan
             .skipped
             .iter()

@@ -204,8 +204,14 @@ async fn bad_inputs_fail_with_one_line_and_lose_nothing() {
             .await,
     );
     assert_eq!(code, 4, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected, got {stderr}");
     assert!(stderr.contains("revoked"), "{stderr}");
     assert_eq!(world.marker(), earlier);
+    assert_eq!(
+        common::tree(&world.outputs()),
+        earlier_tree,
+        "a revoked key changed the outputs"
+    );
 }
 
 fn earlier_email(key: &std::path::Path) -> String {

@@ -5,6 +5,8 @@
 mod common;
 
 use common::{World, assert_ok, tree, write_workbook};
+use emulator::faults::{FaultError, FaultSpec, Service};
+use md5::{Digest, Md5};
 use shared::records::{DataDetails, DocumentOrigin};
 
 fn seed_tree(root: &std::path::Path) {
@@ -48,6 +50,16 @@ fn seed_tree(root: &std::path::Path) {
     // not as plain text, which keeps only the links' text.
     let link = format!("[x](https://example.com/{})\n", "a".repeat(220));
     file("Huge.gdoc.md", link.repeat(48_000).as_bytes());
+}
+
+/// The messages of the WARN lines of a run's JSON log.
+fn warnings(output: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["level"] == "WARN")
+        .filter_map(|line| line["message"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn origin(record: &shared::markers::FileRecord) -> DocumentOrigin {
@@ -203,6 +215,21 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
         stdout.contains("skipped photo.jpg") && stdout.contains("10 MB export cap"),
         "{stdout}"
     );
+    // Every renamed or numbered file is one warning; nothing else is reported as renamed.
+    let mut renamed: Vec<String> = warnings(&output)
+        .into_iter()
+        .filter(|m| m.starts_with("renamed "))
+        .collect();
+    renamed.sort();
+    let mut expected = vec![
+        r#"renamed "../../etc/passwd" -> "_.._etc_passwd.txt""#.to_string(),
+        r#"renamed "CON" -> "CON_.txt""#.to_string(),
+        r#"renamed "a/b.md" -> "a_b.md""#.to_string(),
+        r#"renamed "bell\u{7}\u{1b}[31m.md" -> "bell[31m.md""#.to_string(),
+        r#"renamed "report.md" -> "report (2).md""#.to_string(),
+    ];
+    expected.sort();
+    assert_eq!(renamed, expected);
     assert!(
         world.emulator.requests().count("GET", "/drive/v3/files") >= 8,
         "listing must page"
@@ -232,15 +259,7 @@ async fn a_drive_folder_becomes_a_verified_data_set_and_reruns_download_nothing(
     google.replace_content(&cto, b"# CTO\nNow with a telematics budget.\n".to_vec());
     let (cto_before, memo_before) = (world.fetches_of(&cto), world.fetches_of(&memo_id));
     let before = world.fetches_except(&root);
-    let n_before = world.emulator.requests().entries().len();
     assert_ok(&world.setup(&args, &world.env()).await);
-    for e in &world.emulator.requests().entries()[n_before..] {
-        eprintln!("DEBUG {} {}", e.method, e.path);
-    }
-    eprintln!(
-        "DEBUG {}",
-        serde_json::to_string(&world.marker().details).unwrap()
-    );
     assert_eq!(world.fetches_of(&cto), cto_before + 1);
     assert_eq!(world.fetches_of(&memo_id), memo_before);
     assert_eq!(
@@ -365,5 +384,85 @@ async fn the_key_can_come_as_json_in_the_environment() {
     assert!(
         stderr.contains("GDRIVE_CREDENTIALS_JSON") && stderr.contains("not valid JSON"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_stay_within_the_limit_and_bodies_cut_mid_way_are_fetched_again() {
+    const FILES: usize = 12;
+    let seed = tempfile::tempdir().unwrap();
+    let root_dir = seed.path().join("Drive");
+    std::fs::create_dir_all(&root_dir).unwrap();
+    let contents: Vec<(String, String)> = (0..FILES)
+        .map(|i| {
+            let name = format!("doc-{i:02}.md");
+            let text = format!("Document {i}: tour plan for depot {i}.\n").repeat(500);
+            std::fs::write(root_dir.join(&name), &text).unwrap();
+            (name, text)
+        })
+        .collect();
+    let world = World::start(Some(&root_dir)).await;
+    let root = world.emulator.seeded_folder_id().unwrap();
+    // Only downloads are slowed (so that they overlap) and every third is cut half-way.
+    world.emulator.faults().set(
+        Service::Google,
+        FaultSpec {
+            latency_ms: 80,
+            downloads_only: true,
+            ..FaultSpec::every_nth(3, FaultError::Truncate)
+        },
+    );
+
+    let args = [
+        "--google-drive-link",
+        root.as_str(),
+        "--max-concurrent-downloads",
+        "3",
+    ];
+    assert_ok(&world.setup(&args, &world.env()).await);
+
+    let entries = world.emulator.requests().entries();
+    let cut: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.fault.as_deref() == Some("truncate"))
+        .map(|e| e.path.as_str())
+        .collect();
+    assert!(cut.len() >= FILES / 3, "{cut:?}");
+    for path in &cut {
+        assert!(
+            entries.iter().any(|e| e.path == *path
+                && e.status == Some(200)
+                && e.fault.as_deref() == Some("latency")),
+            "{path} was cut and never fetched whole"
+        );
+    }
+    // Listing and metadata are done before the first download, so every Drive request in
+    // flight at once during the downloads is a download.
+    let peak = world.emulator.requests().max_concurrency(Some("google"));
+    assert!(
+        (2..=3).contains(&peak),
+        "downloads in flight at once: {peak}"
+    );
+
+    let marker = world.marker();
+    let data = world.company().data_dir();
+    for (name, text) in &contents {
+        let written = std::fs::read(data.join(name)).unwrap();
+        assert_eq!(written, text.as_bytes(), "{name}");
+        let drive_md5 = origin(marker.file(&format!("data/{name}")).unwrap()).md5_checksum;
+        assert_eq!(
+            drive_md5.as_deref(),
+            Some(hex::encode(Md5::digest(&written)).as_str()),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        marker.files.len(),
+        FILES + 1,
+        "the documents and the submission"
+    );
+    assert!(
+        tree(&data).iter().all(|p| !p.contains(".tmp-")),
+        "no temp files left from the cut downloads"
     );
 }
