@@ -38,6 +38,17 @@ impl RetryDelegate {
     /// Records a transient failure and says how long to wait before the next attempt, or `None`
     /// when the retries are used up.
     pub fn next_wait(&mut self, detail: String, retry_after: Option<Duration>) -> Option<Duration> {
+        if self.policy.asks_too_long(retry_after) {
+            // Waiting that long would stall the job; retrying sooner would be refused again.
+            tracing::warn!(
+                service = "Google Drive",
+                retry_after_s = retry_after.unwrap_or_default().as_secs(),
+                "{}: {detail}; Drive asks to wait longer than the retry policy allows, giving up",
+                self.what
+            );
+            self.last_failure = Some(detail);
+            return None;
+        }
         let wait = self
             .backoff
             .next()

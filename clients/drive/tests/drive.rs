@@ -208,6 +208,29 @@ async fn transient_failures_are_retried_and_exhaustion_is_external() {
         "Retry-After must be honoured"
     );
 
+    // A Retry-After beyond the policy's cap (2 s here) fails at once instead of stalling.
+    setup.emulator.faults().set(
+        Service::Google,
+        FaultSpec::first(
+            1,
+            FaultError::RateLimit {
+                retry_after_secs: 5,
+            },
+        ),
+    );
+    let requests_before = setup.emulator.requests().entries().len();
+    let err = client.get_metadata(&setup.root).await.unwrap_err();
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert!(
+        err.to_string().contains("429") && err.to_string().contains("after 0 retries"),
+        "{err}"
+    );
+    assert_eq!(
+        setup.emulator.requests().entries().len(),
+        requests_before + 1,
+        "no retry after a Retry-After beyond the cap"
+    );
+
     setup.emulator.faults().set(
         Service::Google,
         FaultSpec::every_nth(1, FaultError::Status { status: 500 }),

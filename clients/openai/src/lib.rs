@@ -259,6 +259,97 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_timed_out_request_is_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(store_json())
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(store_json()))
+            .mount(&server)
+            .await;
+        let settings = HttpSettings {
+            request_timeout: Duration::from_millis(300),
+            ..fast(2)
+        };
+        let client = connect_to(
+            &settings,
+            Some("test-openai-key"),
+            Some(&format!("{}/v1", server.uri())),
+        )
+        .unwrap();
+        let store = client.vector_stores().retrieve("vs_1").await.unwrap();
+        assert_eq!(store.id, "vs_1");
+        assert_eq!(requests(&server).await, 2);
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_streamed_again_on_every_attempt() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/files"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/files"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "id": "file-1", "object": "file", "bytes": 22, "created_at": 1,
+                "expires_at": null, "filename": "report.md", "purpose": "assistants"
+            })))
+            .mount(&server)
+            .await;
+        let dir = std::env::temp_dir().join(format!("openai-client-upload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("report.md");
+        std::fs::write(&file, "# Report\nRevenue grew.\n").unwrap();
+        let request = async_openai::types::files::CreateFileRequestArgs::default()
+            .file(&file)
+            .purpose(async_openai::types::files::FilePurpose::Assistants)
+            .build()
+            .unwrap();
+        let uploaded = client(&server, 3).files().create(request).await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(uploaded.id, "file-1");
+        let received = server.received_requests().await.unwrap();
+        assert_eq!(received.len(), 3);
+        for request in &received {
+            let body = String::from_utf8_lossy(&request.body);
+            assert!(
+                body.contains("# Report\nRevenue grew.") && body.contains("report.md"),
+                "every attempt carries the whole file: {body}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_request_fails_at_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(openai_error(
+                "Invalid 'limit'.",
+                "invalid_request_error",
+                Some("integer_out_of_range"),
+            )))
+            .mount(&server)
+            .await;
+        let err = client(&server, 4)
+            .vector_stores()
+            .retrieve("vs_1")
+            .await
+            .unwrap_err();
+        assert_eq!(status(&err), Some(400));
+        assert_eq!(requests(&server).await, 1);
+    }
+
+    #[tokio::test]
     async fn exhausted_retries_are_an_external_error() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))

@@ -8,8 +8,12 @@
 //! says `insufficient_quota` and every other 4xx fail at once. Requests are rebuilt from
 //! async-openai's factory for each attempt, so a file upload is streamed from disk again.
 //!
-//! A timed-out upload may have reached OpenAI; retrying it can leave one orphan file behind,
-//! which `vectorize --cleanup` does not know about. That is the price of surviving timeouts.
+//! The retry loop is backon's, driven by the same [`RetryPolicy`] as [`shared::http::Http`]; only
+//! the classification differs where OpenAI's answers need it (the body of a 429).
+//!
+//! A timed-out upload may have reached OpenAI; retrying it can leave an orphan file behind
+//! under the same upload name and size. `vectorize` finds such files by name and size
+//! (`--cleanup` deletes them), since no id of theirs ever reached the job.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +22,7 @@ use std::time::Duration;
 
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
+use backon::Retryable;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
@@ -56,49 +61,53 @@ impl tower::Service<HttpRequestFactory> for RetryingTransport {
     }
 }
 
-/// One attempt's result: final, or worth another try (with the result to return if no try is
-/// left, and what the server asked to wait).
-enum Attempt {
-    Final(Result<Response, OpenAIError>),
-    Transient {
-        result: Result<Response, OpenAIError>,
-        detail: String,
-        retry_after: Option<Duration>,
-    },
+/// A failed attempt worth another try: the result to hand back if no try is left, the request
+/// and what went wrong (for the log), and what the server asked to wait.
+struct Transient {
+    result: Result<Response, OpenAIError>,
+    detail: String,
+    retry_after: Option<Duration>,
 }
 
+/// One attempt: `Ok` with the final result (a success or a permanent failure, both handed to
+/// async-openai as they are), or `Err` when the shared policy says to try again.
+type Attempt = Result<Result<Response, OpenAIError>, Transient>;
+
+/// Runs the attempts under backon with the shared policy: its backoff with jitter, stretched to
+/// what `Retry-After` asks (capped) by [`RetryPolicy::wait`].
 async fn send_with_retries(
     client: reqwest::Client,
     policy: RetryPolicy,
     factory: HttpRequestFactory,
 ) -> Result<Response, OpenAIError> {
-    let mut delays = policy.backoff();
-    loop {
-        let request = factory.build().await?;
-        let what = format!("{} {}", request.method(), request.url().path());
-        match attempt(&client, request).await {
-            Attempt::Final(result) => return result,
-            Attempt::Transient {
-                result,
-                detail,
-                retry_after,
-            } => {
-                let Some(delay) = delays.next() else {
-                    return result;
-                };
-                let wait = policy.wait(delay, retry_after);
-                tracing::warn!(
-                    service = "OpenAI",
-                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    "OpenAI {what}: {detail}; retrying"
-                );
-                tokio::time::sleep(wait).await;
-            }
-        }
+    let once = || async {
+        let request = match factory.build().await {
+            Ok(request) => request,
+            Err(error) => return Ok(Err(error)),
+        };
+        attempt(&client, request).await
+    };
+    let outcome = once
+        .retry(policy.backoff())
+        .sleep(tokio::time::sleep)
+        .adjust(|transient: &Transient, delay| delay.map(|d| policy.wait(d, transient.retry_after)))
+        .notify(|transient: &Transient, wait| {
+            tracing::warn!(
+                service = "OpenAI",
+                retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "OpenAI {}; retrying",
+                transient.detail
+            );
+        })
+        .await;
+    match outcome {
+        Ok(result) => result,
+        Err(transient) => transient.result,
     }
 }
 
 async fn attempt(client: &reqwest::Client, request: reqwest::Request) -> Attempt {
+    let what = format!("{} {}", request.method(), request.url().path());
     let response = match client.execute(request).await {
         Ok(response) => response,
         Err(error) if error.is_connect() || error.is_timeout() || error.is_request() => {
@@ -107,17 +116,17 @@ async fn attempt(client: &reqwest::Client, request: reqwest::Request) -> Attempt
             } else {
                 "connection failed"
             };
-            return Attempt::Transient {
-                detail: detail.to_string(),
+            return Err(Transient {
+                detail: format!("{what}: {detail}"),
                 result: Err(OpenAIError::Reqwest(error)),
                 retry_after: None,
-            };
+            });
         }
-        Err(error) => return Attempt::Final(Err(OpenAIError::Reqwest(error))),
+        Err(error) => return Ok(Err(OpenAIError::Reqwest(error))),
     };
     let status = response.status();
     if status.is_success() {
-        return Attempt::Final(Ok(response));
+        return Ok(Ok(response));
     }
     // The body decides between "rate limited" and "out of quota", and it must be re-served to
     // async-openai afterwards, so read it whole (error bodies are small).
@@ -125,11 +134,11 @@ async fn attempt(client: &reqwest::Client, request: reqwest::Request) -> Attempt
     let body = match response.bytes().await {
         Ok(body) => body,
         Err(error) => {
-            return Attempt::Transient {
-                detail: format!("HTTP {status} with an unreadable body"),
+            return Err(Transient {
+                detail: format!("{what}: HTTP {status} with an unreadable body"),
                 result: Err(OpenAIError::Reqwest(error)),
                 retry_after: None,
-            };
+            });
         }
     };
     let transient = is_transient_status(status) && !is_insufficient_quota(&body);
@@ -137,13 +146,13 @@ async fn attempt(client: &reqwest::Client, request: reqwest::Request) -> Attempt
         OpenAIError::InvalidArgument(format!("cannot re-serve an HTTP {status} response: {e}"))
     });
     if transient {
-        Attempt::Transient {
-            detail: format!("HTTP {status}"),
+        Err(Transient {
+            detail: format!("{what}: HTTP {status}"),
             retry_after: retry_after(&headers),
             result,
-        }
+        })
     } else {
-        Attempt::Final(result)
+        Ok(result)
     }
 }
 

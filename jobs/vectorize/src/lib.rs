@@ -14,8 +14,11 @@
 //!   that expired or was deleted is rebuilt from the files already uploaded.
 //! - Documents OpenAI cannot take (over 512 MB, types file_search cannot index) are refused
 //!   before the first upload.
-//! - `--cleanup` deletes everything a run created at OpenAI, found from its marker and progress
-//!   file, and withdraws the marker.
+//! - What a kill leaves unrecorded is still found: the run's store by its metadata (slug and
+//!   run id), its files by upload name and size. A resumed run adopts them instead of creating
+//!   or uploading them again.
+//! - `--cleanup` deletes everything a run created at OpenAI, found from its marker, progress
+//!   file, store metadata and upload names, and withdraws the marker.
 
 mod openai;
 mod plan;
@@ -128,7 +131,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let roots = Roots::open(&cli.roots)?;
     let out = roots.output_dir(&inputs.company_slug);
     if cli.cleanup {
-        return cleanup(&cli, &out, inputs.run_id.as_deref()).await;
+        return cleanup(&cli, &roots, &out, inputs.run_id.as_deref()).await;
     }
     index(&cli, &inputs, &roots, &out).await
 }
@@ -277,7 +280,7 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
     let resuming = progress_path.exists();
     let mut progress = Progress::load(&progress_path, &run_id)?;
     if cli.force {
-        discard(&client, &mut progress, cli.concurrency as usize).await?;
+        discard(&client, slug, &mut progress, cli.concurrency as usize).await?;
         progress.save(&progress_path)?;
     }
     drop_stale_uploads(&client, &plan, &mut progress, cli.concurrency as usize).await?;
@@ -330,9 +333,27 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
         Some(id) => openai::live_store(&client, id).await?,
         None => None,
     };
-    let store_id = match live {
-        Some(id) => id,
-        None => {
+    let adopted = match live {
+        Some(_) => None,
+        // A run killed between creating its store and recording it left the store tagged.
+        None => openai::find_run_stores(&client, slug, &run_id)
+            .await?
+            .into_iter()
+            .find(|store| !store.expired),
+    };
+    let store_id = match (live, adopted) {
+        (Some(id), _) => id,
+        (None, Some(found)) => {
+            tracing::info!(
+                vector_store_id = %found.id,
+                "vector store {} was created for this run before it stopped: adopting it",
+                found.id
+            );
+            progress.vector_store_id = Some(found.id.clone());
+            progress.save(&progress_path)?;
+            found.id
+        }
+        (None, None) => {
             let id = openai::create_store(
                 &client,
                 slug,
@@ -388,7 +409,12 @@ async fn index(cli: &Cli, inputs: &RunInputs, roots: &Roots, out: &CompanyDir) -
                 )
             })
             .collect();
-        metric("files_failed", failed.len() as f64, "files");
+        log_metrics(
+            sent,
+            failed.len() as u64,
+            started.elapsed(),
+            record.vector_store_id.as_deref(),
+        );
         return Err(Error::external(format!(
             "{} file(s) failed indexing, more than --max-failed-files {}: {}; details in {}; fix or remove them \
              and re-run setup, or raise --max-failed-files",
@@ -477,10 +503,23 @@ async fn forget_vanished_uploads(client: &OpenAi, progress: &mut Progress) -> Re
     Ok(())
 }
 
-/// `--force`: deletes the run's store and files so that everything is uploaded anew.
-async fn discard(client: &OpenAi, progress: &mut Progress, concurrency: usize) -> Result<()> {
-    if let Some(id) = progress.vector_store_id.take() {
-        openai::delete_store(client, &id).await?;
+/// `--force`: deletes the run's stores (recorded or tagged) and files so that everything is
+/// uploaded anew.
+async fn discard(
+    client: &OpenAi,
+    slug: &str,
+    progress: &mut Progress,
+    concurrency: usize,
+) -> Result<()> {
+    let tagged = openai::find_run_stores(client, slug, &progress.run_id).await?;
+    let stores: BTreeSet<String> = progress
+        .vector_store_id
+        .take()
+        .into_iter()
+        .chain(tagged.into_iter().map(|store| store.id))
+        .collect();
+    for id in &stores {
+        openai::delete_store(client, id).await?;
     }
     let ids: Vec<String> = std::mem::take(&mut progress.files)
         .into_values()
@@ -571,12 +610,12 @@ fn write_outputs(
     })?;
     let failed = record.counts.get("failed").copied().unwrap_or(0)
         + record.counts.get("cancelled").copied().unwrap_or(0);
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
     let metrics: serde_json::Map<String, serde_json::Value> = [
         ("files_uploaded", serde_json::json!(sent.files)),
         ("bytes_uploaded", serde_json::json!(sent.bytes)),
         ("files_failed", serde_json::json!(failed)),
-        ("elapsed", serde_json::json!(elapsed)),
+        ("elapsed", serde_json::json!(elapsed.as_secs_f64())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -596,16 +635,26 @@ fn write_outputs(
             .map_err(|e| Error::internal(format!("cannot encode the record: {e}")))?,
     };
     marker.write(&out.marker(Stage::Vectors, ""))?;
-    metric("files_uploaded", sent.files as f64, "files");
-    metric("bytes_uploaded", sent.bytes as f64, "bytes");
-    metric("files_failed", failed as f64, "files");
-    metric("vectorize_elapsed", elapsed, "seconds");
     tracing::info!(
-        vector_store_id = record.vector_store_id.as_deref().unwrap_or(""),
         "wrote {relative} and {}",
         out.marker(Stage::Vectors, "").display()
     );
+    log_metrics(sent, failed, elapsed, record.vector_store_id.as_deref());
     Ok(())
+}
+
+/// The run's metrics, logged whether it succeeded or failed (SPEC §6).
+fn log_metrics(sent: Sent, failed: u64, elapsed: Duration, vector_store_id: Option<&str>) {
+    metric("files_uploaded", sent.files as f64, "files");
+    metric("bytes_uploaded", sent.bytes as f64, "bytes");
+    metric("files_failed", failed as f64, "files");
+    metric("vectorize_elapsed", elapsed.as_secs_f64(), "seconds");
+    let id = vector_store_id.unwrap_or("");
+    tracing::info!(
+        vector_store_id = id,
+        "vector store: {}",
+        vector_store_id.unwrap_or("none")
+    );
 }
 
 /// Where uploads stream from. async-openai names an upload after the file it reads, so a
@@ -654,8 +703,16 @@ impl Staging {
     }
 }
 
-/// `--cleanup`: deletes the run's store and files at OpenAI and its local traces.
-async fn cleanup(cli: &Cli, out: &CompanyDir, given_run_id: Option<&str>) -> Result<()> {
+/// `--cleanup`: deletes the run's store and files at OpenAI and its local traces. Besides what
+/// the run recorded, it deletes what a kill or a retried upload left unrecorded: stores tagged
+/// with the run, and files uploaded since the run started under one of its upload names with
+/// that document's size (unless another run of the company recorded them).
+async fn cleanup(
+    cli: &Cli,
+    roots: &Roots,
+    out: &CompanyDir,
+    given_run_id: Option<&str>,
+) -> Result<()> {
     let marker_path = out.marker(Stage::Vectors, "");
     let marker = read_marker(&marker_path).ok();
     let run_id = match (given_run_id, &marker) {
@@ -672,28 +729,51 @@ async fn cleanup(cli: &Cli, out: &CompanyDir, given_run_id: Option<&str>) -> Res
     let client = openai_client::connect(&cli.http_settings())?;
     let _lock = StageLock::acquire(out, Stage::Vectors, &run_id)?;
     let progress_path = progress::path(out, &run_id);
-    let progress = Progress::load(&progress_path, &run_id)?;
+    let progress = progress_path
+        .exists()
+        .then(|| Progress::load(&progress_path, &run_id))
+        .transpose()?;
+    let other_runs = recorded_by_other_runs(out, &run_id, marker.as_ref());
     let marker = marker.filter(|m| m.run_id == run_id);
     let record = marker
         .as_ref()
         .and_then(|m| serde_json::from_value::<VectorRecord>(m.details.clone()).ok());
 
+    let tagged = openai::find_run_stores(&client, out.slug(), &run_id).await?;
     let stores: BTreeSet<String> = progress
-        .vector_store_id
         .iter()
-        .chain(record.iter().filter_map(|r| r.vector_store_id.as_ref()))
-        .cloned()
+        .filter_map(|p| p.vector_store_id.clone())
+        .chain(record.iter().filter_map(|r| r.vector_store_id.clone()))
+        .chain(tagged.into_iter().map(|store| store.id))
         .collect();
-    let file_ids: BTreeSet<String> = progress
-        .files
-        .values()
-        .map(|u| u.file_id.clone())
+    let mut file_ids: BTreeSet<String> = progress
+        .iter()
+        .flat_map(|p| p.files.values().map(|u| u.file_id.clone()))
         .chain(
             record
                 .iter()
                 .flat_map(|r| r.files.iter().map(|f| f.file_id.clone())),
         )
         .collect();
+    let since = progress
+        .as_ref()
+        .map(|p| p.started_at)
+        .or_else(|| marker.as_ref().map(|m| m.started.timestamp().max(0) as u64));
+    if let Some(since) = since {
+        let names = upload_names(roots, out.slug(), progress.as_ref());
+        let unrecorded: Vec<String> = openai::find_run_uploads(&client, &names, since)
+            .await?
+            .into_iter()
+            .filter(|id| !file_ids.contains(id) && !other_runs.contains(id))
+            .collect();
+        if !unrecorded.is_empty() {
+            tracing::info!(
+                "{} files of this run were never recorded (a kill or a retried upload): deleting them too",
+                unrecorded.len()
+            );
+        }
+        file_ids.extend(unrecorded);
+    }
     if marker.is_some() {
         shared::atomic::remove_durably(&marker_path)?;
     }
@@ -707,7 +787,7 @@ async fn cleanup(cli: &Cli, out: &CompanyDir, given_run_id: Option<&str>) -> Res
     for path in run_records(out, &run_id) {
         shared::atomic::remove_durably(&path)?;
     }
-    if progress_path.exists() {
+    if progress.is_some() {
         shared::atomic::remove_durably(&progress_path)?;
     }
     success(&format!(
@@ -715,6 +795,57 @@ async fn cleanup(cli: &Cli, out: &CompanyDir, given_run_id: Option<&str>) -> Res
         stores.len()
     ));
     Ok(())
+}
+
+/// Upload name → size of the run's documents: those it recorded, and those the data stage lists
+/// if it can still be read (a document whose upload was in flight at a kill is not recorded).
+fn upload_names(roots: &Roots, slug: &str, progress: Option<&Progress>) -> BTreeMap<String, u64> {
+    let mut names: BTreeMap<String, u64> = progress
+        .iter()
+        .flat_map(|p| p.files.values())
+        .map(|u| (u.filename.clone(), u.bytes))
+        .collect();
+    let plan = roots
+        .upstream(slug, Stage::Data)
+        .and_then(|(data_dir, data)| Plan::from_marker(&data_dir, &data));
+    match plan {
+        Ok(plan) => names.extend(plan.documents.into_iter().map(|d| (d.filename, d.bytes))),
+        Err(e) => tracing::info!(
+            "the data stage cannot be read ({e}): looking for unrecorded files of recorded documents only"
+        ),
+    }
+    names
+}
+
+/// File ids that other runs of the company recorded (their progress files, and the marker if it
+/// is another run's): never deleted when cleaning up this run, even if the name and size match.
+fn recorded_by_other_runs(
+    out: &CompanyDir,
+    run_id: &str,
+    marker: Option<&Marker>,
+) -> BTreeSet<String> {
+    let own = progress::path(out, run_id);
+    let mut ids: BTreeSet<String> = std::fs::read_dir(out.vector_ids_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            *p != own
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("progress_") && n.ends_with(".json"))
+        })
+        .filter_map(|p| std::fs::read(&p).ok())
+        .filter_map(|bytes| serde_json::from_slice::<Progress>(&bytes).ok())
+        .flat_map(|p| p.files.into_values().map(|u| u.file_id))
+        .collect();
+    if let Some(marker) = marker.filter(|m| m.run_id != run_id)
+        && let Ok(record) = serde_json::from_value::<VectorRecord>(marker.details.clone())
+    {
+        ids.extend(record.files.into_iter().map(|f| f.file_id));
+    }
+    ids
 }
 
 /// The `vector_<ts>.json` records of `run_id`.

@@ -110,7 +110,7 @@ pub async fn find_unrecorded_uploads(
         let Some(document) = wanted.get(file.filename.as_str()) else {
             continue;
         };
-        if file.created_at >= since && file.bytes.map(u64::from) == Some(document.bytes) {
+        if is_upload_of(&file, &document.filename, document.bytes, since) {
             found.insert(
                 document.path.clone(),
                 Uploaded {
@@ -123,6 +123,33 @@ pub async fn find_unrecorded_uploads(
         }
     }
     Ok(found)
+}
+
+/// Every file that may be an upload of a run: uploaded since `since` under one of the run's
+/// upload names (`names`: upload name → size) with that size. This finds what no id was
+/// recorded for: the upload in flight when a run was killed, and the copy a retried upload
+/// leaves when the attempt that timed out had reached OpenAI.
+pub async fn find_run_uploads(
+    client: &OpenAi,
+    names: &BTreeMap<String, u64>,
+    since: u64,
+) -> Result<BTreeSet<String>> {
+    Ok(list_uploaded_files(client)
+        .await?
+        .into_iter()
+        .filter(|file| {
+            names
+                .get(&file.filename)
+                .is_some_and(|bytes| is_upload_of(file, &file.filename, *bytes, since))
+        })
+        .map(|file| file.id)
+        .collect())
+}
+
+fn is_upload_of(file: &OpenAIFile, filename: &str, bytes: u64, since: u64) -> bool {
+    file.filename == filename
+        && file.created_at >= since
+        && file.bytes.map(u64::from) == Some(bytes)
 }
 
 /// The ids of every file with purpose `assistants` that OpenAI still holds.
@@ -179,6 +206,54 @@ pub async fn live_store(client: &OpenAi, id: &str) -> Result<Option<String>> {
             Ok(None)
         }
         Err(e) => Err(map_error(e, &format!("retrieve vector store {id}"))),
+    }
+}
+
+/// A vector store tagged with a run's slug and run id (see [`create_store`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStore {
+    pub id: String,
+    pub expired: bool,
+}
+
+/// The vector stores created for `slug`'s run `run_id`, newest first, found by their metadata:
+/// this finds a store whose id the run did not live to record (killed right after creating it).
+pub async fn find_run_stores(client: &OpenAi, slug: &str, run_id: &str) -> Result<Vec<RunStore>> {
+    let what = "list vector stores";
+    let mut stores = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("limit", PAGE_SIZE.to_string()),
+            ("order", "desc".to_string()),
+        ];
+        if let Some(cursor) = &after {
+            query.push(("after", cursor.clone()));
+        }
+        let page = client
+            .vector_stores()
+            .query(&query)
+            .map_err(|e| map_error(e, what))?
+            .list()
+            .await
+            .map_err(|e| map_error(e, what))?;
+        let has_more = page.has_more && !page.data.is_empty();
+        after = page
+            .last_id
+            .clone()
+            .or_else(|| page.data.last().map(|s| s.id.clone()));
+        for store in page.data {
+            let metadata = serde_json::to_value(&store.metadata).unwrap_or_default();
+            if metadata["slug"] == slug && metadata["run_id"] == run_id {
+                stores.push(RunStore {
+                    expired: store.status == VectorStoreStatus::Expired,
+                    id: store.id,
+                });
+            }
+        }
+        if !has_more {
+            return Ok(stores);
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The run's progress file, `vector_ids/progress_<run_id>.json`: every file uploaded and the
 //! vector store created so far, rewritten atomically after each change. A run killed at any
-//! moment resumes from it without uploading a document twice or leaving a store behind, and
-//! `--cleanup` finds everything the run created in it.
+//! moment resumes from it without uploading a document twice, and `--cleanup` starts from it.
+//! What a kill keeps out of it (the store created just before, the upload in flight) is found
+//! at OpenAI by the store's metadata and the upload's name and size.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,8 @@ use std::time::Duration;
 use emulator::faults::{FaultError, FaultSpec, Service};
 use emulator::openai::FileErrorCode;
 use emulator::{Config, Emulator};
+use openai_client::async_openai::types::files::{CreateFileRequestArgs, FilePurpose};
+use openai_client::async_openai::types::vectorstores::CreateVectorStoreRequestArgs;
 use serde_json::Value;
 use shared::layout::{CompanyDir, Stage};
 use shared::markers::{FileRecord, Marker, read_verified};
@@ -17,6 +19,10 @@ use shared::records::{DataDetails, VectorRecord};
 const SLUG: &str = "acme";
 const RUN_ID: &str = "run-1";
 const KEY: &str = "test-openai-key";
+/// How long the emulator takes to process an attached file.
+const PROCESSING_DELAY: Duration = Duration::from_millis(30);
+/// `--poll-interval-ms` of every run: the first wait between polls (it grows by half).
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// One test's outputs tree and emulator.
 struct Fixture {
@@ -30,7 +36,7 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("outputs");
         std::fs::create_dir_all(&root).unwrap();
-        let emulator = Emulator::start(config.file_processing_delay(Duration::from_millis(30)))
+        let emulator = Emulator::start(config.file_processing_delay(PROCESSING_DELAY))
             .await
             .unwrap();
         Fixture {
@@ -90,7 +96,7 @@ impl Fixture {
             ])
             .args([
                 "--poll-interval-ms",
-                "20",
+                &POLL_INTERVAL.as_millis().to_string(),
                 "--retry-min-delay-ms",
                 "10",
                 "--max-retries",
@@ -137,6 +143,83 @@ impl Fixture {
     fn state(&self) -> Value {
         self.emulator.openai().dump()
     }
+
+    /// The ids of a kind of object (`files`, `vector_stores`) the emulator holds.
+    fn ids(&self, kind: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self.state()[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// A client of the emulator, to put there what an earlier, interrupted run would have.
+    fn openai(&self) -> openai_client::OpenAi {
+        let config = openai_client::async_openai::config::OpenAIConfig::new()
+            .with_api_key(KEY)
+            .with_api_base(self.emulator.openai_base());
+        let http = shared::http::client(&shared::http::HttpSettings::default()).unwrap();
+        openai_client::async_openai::Client::build(http, config)
+    }
+
+    /// Creates a vector store tagged with `run_id`, as `vectorize` names and tags its stores.
+    async fn create_store(&self, run_id: &str) -> String {
+        let request = CreateVectorStoreRequestArgs::default()
+            .name(format!("{SLUG}-{run_id}"))
+            .metadata(serde_json::json!({"slug": SLUG, "run_id": run_id}))
+            .build()
+            .unwrap();
+        self.openai()
+            .vector_stores()
+            .create(request)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Uploads `path` under its base name, as `vectorize` uploads a document.
+    async fn upload(&self, path: &Path) -> String {
+        let request = CreateFileRequestArgs::default()
+            .file(path)
+            .purpose(FilePurpose::Assistants)
+            .build()
+            .unwrap();
+        self.openai().files().create(request).await.unwrap().id
+    }
+}
+
+/// The JSON log lines of a run.
+fn log_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The value and unit of the metric `name` a run logged (exactly once).
+fn metric(lines: &[Value], name: &str) -> (f64, String) {
+    let found: Vec<&Value> = lines.iter().filter(|l| l["metric_name"] == name).collect();
+    assert_eq!(found.len(), 1, "metric {name} logged once: {found:?}");
+    (
+        found[0]["metric_value"].as_f64().unwrap(),
+        found[0]["metric_unit"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The most store polls a run needs once its last batch is attached: it polls at once, then
+/// after waits growing by half from the poll interval, and the first poll after the processing
+/// delay has passed sees every file done (a slow machine only means fewer polls).
+fn max_polls(first_wait: Duration, processing: Duration) -> usize {
+    let (mut polls, mut waited, mut wait) = (1, Duration::ZERO, first_wait);
+    while waited < processing {
+        waited += wait;
+        wait += wait / 2;
+        polls += 1;
+    }
+    polls
 }
 
 fn documents(n: usize) -> Vec<(String, Vec<u8>)> {
@@ -166,7 +249,12 @@ fn assert_exit(output: &Output, code: i32) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn indexes_300_documents_once_and_a_second_run_uploads_nothing() {
-    let fx = Fixture::start(Config::new()).await;
+    // A little latency per request, so uploads that may run together do overlap at the server.
+    let fx = Fixture::start(Config::new().fault(
+        Service::OpenAi,
+        FaultSpec::latency(Duration::from_millis(5), Duration::ZERO),
+    ))
+    .await;
     let mut docs = documents(298);
     // Two documents share a base name: both are uploaded under their path.
     docs.push(("interviews/cto.md".into(), b"# CTO interview\n".to_vec()));
@@ -176,8 +264,15 @@ async fn indexes_300_documents_once_and_a_second_run_uploads_nothing() {
     ));
     fx.data_stage(&docs);
 
-    let output = fx.run(&["--max-batch-files", "128"]).await;
+    let output = fx
+        .run(&["--max-batch-files", "128", "--concurrency", "4"])
+        .await;
     assert_exit(&output, 0);
+    let peak = fx.emulator.requests().max_concurrency(Some("openai"));
+    assert!(
+        (2..=4).contains(&peak),
+        "uploads run in parallel, at most --concurrency 4 at once ({peak})"
+    );
     assert_eq!(
         fx.uploads(),
         300,
@@ -189,10 +284,29 @@ async fn indexes_300_documents_once_and_a_second_run_uploads_nothing() {
         3,
         "300 ids in batches of ≤ 128"
     );
-    let polls = fx.served("GET", "/v1/vector_stores/{vector_store_id}");
+    let entries = fx.emulator.requests().entries();
+    let attached = entries
+        .iter()
+        .filter(|e| e.route == "/v1/vector_stores/{vector_store_id}/file_batches")
+        .map(|e| e.end_us)
+        .max()
+        .unwrap();
+    let polls = entries
+        .iter()
+        .filter(|e| {
+            e.method == "GET"
+                && e.route == "/v1/vector_stores/{vector_store_id}"
+                && e.start_us >= attached
+        })
+        .count();
+    let most = max_polls(POLL_INTERVAL, PROCESSING_DELAY);
+    assert_eq!(
+        most, 3,
+        "polls at 0, 20 and 50 ms cover a 30 ms processing delay"
+    );
     assert!(
-        (1..=40).contains(&polls),
-        "polling stops once processing ends ({polls} polls)"
+        (1..=most).contains(&polls),
+        "polling stops once processing ends ({polls} polls, at most {most})"
     );
 
     let (marker, record) = fx.vectors();
@@ -208,6 +322,23 @@ async fn indexes_300_documents_once_and_a_second_run_uploads_nothing() {
     );
     assert_eq!(marker.metrics["files_uploaded"], 300);
     let store_id = record.vector_store_id.clone().unwrap();
+    let lines = log_lines(&output);
+    let bytes: usize = docs.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(metric(&lines, "files_uploaded"), (300.0, "files".into()));
+    assert_eq!(
+        metric(&lines, "bytes_uploaded"),
+        (bytes as f64, "bytes".into())
+    );
+    assert_eq!(metric(&lines, "files_failed"), (0.0, "files".into()));
+    let (elapsed, unit) = metric(&lines, "vectorize_elapsed");
+    assert!(elapsed > 0.0 && unit == "seconds", "{elapsed} {unit}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["vector_store_id"] == store_id.as_str()
+                && l["message"] == format!("vector store: {store_id}")),
+        "the store id is logged"
+    );
     let state = fx.state();
     let store = &state["vector_stores"][0];
     assert_eq!(store["id"], store_id.as_str());
@@ -280,6 +411,22 @@ async fn a_failed_file_is_reported_with_its_last_error() {
         !fx.dir().marker(Stage::Vectors, "").exists(),
         "no marker for a failed stage"
     );
+    let lines = log_lines(&output);
+    let bytes: usize = docs.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(metric(&lines, "files_uploaded"), (5.0, "files".into()));
+    assert_eq!(
+        metric(&lines, "bytes_uploaded"),
+        (bytes as f64, "bytes".into())
+    );
+    assert_eq!(metric(&lines, "files_failed"), (1.0, "files".into()));
+    assert!(metric(&lines, "vectorize_elapsed").0 > 0.0);
+    let store_id = fx.ids("vector_stores").remove(0);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["vector_store_id"] == store_id.as_str()),
+        "the store id is logged before the error"
+    );
 
     // Tolerating one failure: the re-run uploads nothing more and records the failure.
     let output = fx.run(&["--max-failed-files", "1"]).await;
@@ -328,23 +475,83 @@ async fn a_503_storm_is_survived_without_duplicate_uploads() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn rate_limits_are_waited_out() {
-    let limit = FaultSpec::first(
-        3,
-        FaultError::RateLimit {
-            retry_after_secs: 1,
-        },
+async fn a_429_storm_during_the_uploads_is_waited_out_without_duplicates() {
+    // Every other request is rate-limited, ten times: the first 20 requests are all uploads
+    // (none of the 20 can have succeeded before the 20th arrives), so the storm hits them.
+    let storm = FaultSpec {
+        max_faults: Some(10),
+        ..FaultSpec::every_nth(
+            2,
+            FaultError::RateLimit {
+                retry_after_secs: 1,
+            },
+        )
+    };
+    let fx = Fixture::start(Config::new().fault(Service::OpenAi, storm)).await;
+    let docs = documents(20);
+    fx.data_stage(&docs);
+    let output = fx.run(&["--concurrency", "4"]).await;
+    assert_exit(&output, 0);
+
+    let entries = fx.emulator.requests().entries();
+    let limited: Vec<_> = entries.iter().filter(|e| e.fault.is_some()).collect();
+    assert_eq!(limited.len(), 10, "the storm happened");
+    assert!(
+        limited
+            .iter()
+            .all(|e| e.method == "POST" && e.route == "/v1/files" && e.status == Some(429)),
+        "it hit the uploads: {limited:?}"
     );
-    let fx = Fixture::start(Config::new().fault(Service::OpenAi, limit)).await;
-    fx.data_stage(&documents(3));
-    let started = std::time::Instant::now();
-    let output = fx.run(&[]).await;
+    // The retry of the last rate-limited upload waited the second Retry-After asked for.
+    let last_limited = limited.iter().map(|e| e.end_us).max().unwrap();
+    let last_upload = entries
+        .iter()
+        .filter(|e| e.route == "/v1/files" && e.method == "POST")
+        .map(|e| e.start_us)
+        .max()
+        .unwrap();
+    assert!(
+        last_upload >= last_limited + 1_000_000,
+        "Retry-After was honoured ({last_limited} µs → {last_upload} µs)"
+    );
+
+    assert_eq!(fx.uploads(), 20, "one successful upload per document");
+    let state = fx.state();
+    let mut names: Vec<&str> = state["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let mut expected: Vec<&str> = docs.iter().map(|(name, _)| name.as_str()).collect();
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "each document once at OpenAI, no duplicate"
+    );
+    assert_eq!(fx.vectors().1.counts["completed"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_size_over_openais_limit_is_refused() {
+    let fx = Fixture::start(Config::new()).await;
+    fx.data_stage(&documents(2));
+    let output = fx.run(&["--max-batch-files", "2001"]).await;
+    assert_exit(&output, 2);
+    let message = stderr(&output);
+    assert!(
+        message.contains("--max-batch-files") && message.contains("2001"),
+        "{message}"
+    );
+    assert!(fx.emulator.requests().entries().is_empty());
+
+    let output = fx.run(&["--max-batch-files", "2000", "--dry-run"]).await;
     assert_exit(&output, 0);
     assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "Retry-After was honoured"
+        String::from_utf8_lossy(&output.stdout).contains("1 file batch(es)"),
+        "2,000 is OpenAI's limit and allowed"
     );
-    assert_eq!(fx.uploads(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -530,6 +737,80 @@ async fn cleanup_leaves_no_store_and_no_file_behind() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_a_kill_left_unrecorded_is_adopted_not_duplicated() {
+    let fx = Fixture::start(Config::new()).await;
+    fx.data_stage(&documents(4));
+    // As a kill right after creating the store leaves it: tagged with the run, in no progress
+    // file. Another run's store is not this run's.
+    let orphan = fx.create_store(RUN_ID).await;
+    let other = fx.create_store("run-0").await;
+
+    let output = fx.run(&[]).await;
+    assert_exit(&output, 0);
+    let (_, record) = fx.vectors();
+    assert_eq!(record.vector_store_id.as_deref(), Some(orphan.as_str()));
+    assert_eq!(record.counts["completed"], 4);
+    assert_eq!(
+        fx.served("POST", "/v1/vector_stores"),
+        2,
+        "no store created besides the two above"
+    );
+    let mut stores = vec![orphan, other];
+    stores.sort();
+    assert_eq!(fx.ids("vector_stores"), stores);
+    assert_eq!(fx.uploads(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cleanup_also_deletes_what_a_kill_or_a_retried_upload_left_unrecorded() {
+    let fx = Fixture::start(Config::new()).await;
+    fx.data_stage(&documents(3));
+    assert_exit(&fx.run(&[]).await, 0);
+    let dir = fx.dir();
+    // Left unrecorded: a second store tagged with the run (a kill before its id was saved) and
+    // a copy of doc_000.md (a timed-out upload that reached OpenAI, then was retried).
+    fx.create_store(RUN_ID).await;
+    fx.upload(&dir.join("data/doc_000.md")).await;
+    // Not this run's: another run's store, a file of another name, and a copy of doc_001.md
+    // that another run recorded.
+    let other_store = fx.create_store("run-0").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let notes = scratch.path().join("notes.md");
+    std::fs::write(&notes, "# Notes\n").unwrap();
+    let other_name = fx.upload(&notes).await;
+    let other_run = fx.upload(&dir.join("data/doc_001.md")).await;
+    let bytes = std::fs::metadata(dir.join("data/doc_001.md"))
+        .unwrap()
+        .len();
+    let other_progress = serde_json::json!({
+        "run_id": "run-0",
+        "started_at": 0,
+        "files": {"data/doc_001.md": {
+            "file_id": other_run, "sha256": "0", "filename": "doc_001.md", "bytes": bytes
+        }}
+    });
+    std::fs::write(
+        dir.join("vector_ids/progress_run-0.json"),
+        other_progress.to_string(),
+    )
+    .unwrap();
+    assert_eq!(fx.ids("vector_stores").len(), 3);
+    assert_eq!(fx.ids("files").len(), 6);
+
+    let output = fx.run(&["--cleanup"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(fx.ids("vector_stores"), vec![other_store]);
+    let mut kept = vec![other_name, other_run];
+    kept.sort();
+    assert_eq!(fx.ids("files"), kept);
+    assert!(!dir.marker(Stage::Vectors, "").exists());
+    assert!(
+        !dir.join(&format!("vector_ids/progress_{RUN_ID}.json"))
+            .exists()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
