@@ -90,15 +90,14 @@ pub struct ClientConfig {
     pub console_url: String,
 }
 
-/// A workflow run as the API returns it; fields the trigger does not use are kept in `meta` /
-/// `status` as given.
+/// A workflow run as the API returns it. Its `meta` is not read: the API reference types a
+/// returned run's `meta` as `Record<string, never>` (empty), so what identifies a run is its
+/// `status.inputs`, which carry the run id the trigger sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkflowRun {
     /// The run's sequence number within its workflow (what `status`, `wait` and `logs` take).
     pub id: u64,
     pub uuid: String,
-    #[serde(default)]
-    pub meta: Value,
     #[serde(default)]
     pub status: Option<RunStatus>,
 }
@@ -106,6 +105,9 @@ pub struct WorkflowRun {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunStatus {
     pub phase: String,
+    /// The run's inputs (`{key: unknown}` in the reference).
+    #[serde(default)]
+    pub inputs: Value,
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
@@ -134,6 +136,17 @@ impl WorkflowRun {
             .as_ref()
             .map(|s| s.phase.as_str())
             .unwrap_or("Pending")
+    }
+
+    /// The value of string input `key` as the run reports it. The reference leaves the shape of
+    /// `status.inputs` open, so the forms a run is created with (`{type, with: {value}}`), a bare
+    /// `{value}` and a plain string are all read.
+    pub fn input(&self, key: &str) -> Option<&str> {
+        let input = self.status.as_ref()?.inputs.get(key)?;
+        input
+            .as_str()
+            .or_else(|| input.get("value").and_then(Value::as_str))
+            .or_else(|| input.pointer("/with/value").and_then(Value::as_str))
     }
 }
 

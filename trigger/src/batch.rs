@@ -2,11 +2,14 @@
 //! the same batch entry — however often the batch is retried.
 //!
 //! Each entry gets an idempotency key: the SHA-256 fingerprint of the workflow, the company's
-//! slug and its validated inputs. A started run is recorded under its key in a state file next
-//! to the batch file (`FILE.state.json`, written atomically after every start), and the key is
-//! also sent in the run's `meta`. A retried batch skips recorded keys, and before starting the
-//! rest it looks for runs carrying their keys among the workflow's recent runs — that covers a
-//! crash between the API's answer and the state write.
+//! slug and its validated inputs; an entry without a `run_id` gets one derived from its key, so
+//! every attempt at the entry sends the same run id. A started run is recorded under its key in
+//! a state file next to the batch file (`FILE.state.json`, written atomically after every start).
+//! A retried batch skips recorded keys, and before starting the rest it looks among the
+//! workflow's recent runs for one whose inputs are the entry's (run id included) — that covers a
+//! crash between the API's answer and the state write. The key also goes into the run's `meta`
+//! for people reading the run, but recovery never reads `meta`: the API reference types it as
+//! empty on runs it returns, while it does return a run's inputs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -19,8 +22,9 @@ use shared::inputs::{KEYS, RunInputs};
 use shared::{Error, Result};
 use tokio::sync::Mutex;
 
-use crate::api::PaperspaceClient;
-use crate::start::{RunMeta, StartedRun, run_id_for, start_run};
+use crate::api::{PaperspaceClient, WorkflowRun};
+use crate::spec::input_values;
+use crate::start::{RunMeta, StartedRun, start_run};
 
 /// How many of the workflow's newest runs are searched for keys of unrecorded entries.
 const RECOVERY_SCAN_RUNS: usize = 500;
@@ -32,6 +36,25 @@ pub struct Entry {
     pub number: usize,
     pub inputs: RunInputs,
     pub key: String,
+    /// The run id every attempt at this entry sends: the entry's own, or one derived from `key`.
+    pub run_id: String,
+}
+
+impl Entry {
+    /// Whether `run` was started for this entry: it carries the entry's run id, and every §3
+    /// input it reports has the value this entry sends.
+    pub fn started(&self, run: &WorkflowRun) -> bool {
+        run.input("run_id") == Some(self.run_id.as_str())
+            && input_values(&self.inputs, &self.run_id)
+                .iter()
+                .all(|(key, value)| run.input(key).is_none_or(|got| got == value))
+    }
+}
+
+/// The run id of an entry without one: fixed by its key, so a retry sends the same id and a
+/// run started before a crash can be recognised by it.
+fn derived_run_id(key: &str) -> String {
+    format!("batch_{}", &key[..32.min(key.len())])
 }
 
 /// A run recorded in the state file.
@@ -125,10 +148,21 @@ pub fn read_entries(path: &Path, workflow_id: &str) -> Result<Vec<Entry>> {
             "company_slug": inputs.company_slug,
             "inputs": inputs,
         }));
+        let run_id = inputs
+            .run_id
+            .clone()
+            .unwrap_or_else(|| derived_run_id(&key));
+        if let Some(earlier) = entries.iter().find(|e| e.run_id == run_id) {
+            return Err(fail(&format!(
+                "run_id {run_id:?} is also entry {}'s; give each company its own run_id",
+                earlier.number
+            )));
+        }
         entries.push(Entry {
             number,
             inputs,
             key,
+            run_id,
         });
     }
     Ok(entries)
@@ -206,20 +240,24 @@ pub async fn run_batch(
         .filter(|e| !state.runs.contains_key(&e.key))
         .collect();
     if !unrecorded.is_empty() {
-        let wanted: HashMap<&str, &Entry> =
-            unrecorded.iter().map(|e| (e.key.as_str(), *e)).collect();
+        if spec
+            .get("inputs")
+            .and_then(Value::as_object)
+            .is_some_and(|declared| !declared.contains_key("run_id"))
+        {
+            tracing::warn!(
+                "the workflow spec declares no run_id input: runs started by an earlier attempt \
+                 whose state was not saved cannot be recognised and may be started again"
+            );
+        }
+        let by_run_id: HashMap<&str, &Entry> =
+            unrecorded.iter().map(|e| (e.run_id.as_str(), *e)).collect();
         let mut found = false;
         for run in client.recent_runs(RECOVERY_SCAN_RUNS).await? {
-            let key = run.meta.get("idempotencyKey").and_then(Value::as_str);
-            if let Some(entry) = key.and_then(|k| wanted.get(k))
+            let entry = run.input("run_id").and_then(|id| by_run_id.get(id));
+            if let Some(entry) = entry.filter(|entry| entry.started(&run))
                 && !state.runs.contains_key(&entry.key)
             {
-                let run_id = run
-                    .meta
-                    .get("runId")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
                 tracing::info!(
                     run = run.id,
                     company = %entry.inputs.company_slug,
@@ -234,7 +272,7 @@ pub async fn run_batch(
                         workflow_id: client.workflow_id().to_string(),
                         run: run.id,
                         uuid: run.uuid.clone(),
-                        run_id,
+                        run_id: entry.run_id.clone(),
                         recorded_at: chrono::Utc::now().to_rfc3339(),
                     },
                 );
@@ -291,8 +329,7 @@ async fn start_entry(
         idempotency_key: Some(entry.key.clone()),
         confirmation_code: None,
     };
-    let run_id = run_id_for(&entry.inputs);
-    match start_run(client, spec, &entry.inputs, &run_id, &meta).await {
+    match start_run(client, spec, &entry.inputs, &entry.run_id, &meta).await {
         Ok(started) => {
             let mut state = state.lock().await;
             state.runs.insert(entry.key.clone(), recorded(&started));
@@ -317,6 +354,7 @@ async fn start_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Map;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let path = dir.join("companies.yaml");
@@ -341,6 +379,62 @@ mod tests {
     }
 
     #[test]
+    fn run_ids_are_derived_from_the_key_unless_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "- company_name: Acme\n- company_name: Beta\n  run_id: q3-beta\n",
+        );
+        let entries = read_entries(&path, "wf").unwrap();
+        assert_eq!(
+            entries[0].run_id,
+            read_entries(&path, "wf").unwrap()[0].run_id
+        );
+        assert!(entries[0].run_id.starts_with("batch_"));
+        assert!(shared::inputs::is_valid_run_id(&entries[0].run_id));
+        assert_eq!(entries[1].run_id, "q3-beta");
+    }
+
+    /// A run as the API lists it: `meta` empty, the inputs in `status.inputs`.
+    fn listed(inputs: Value) -> WorkflowRun {
+        serde_json::from_value(json!({
+            "id": 7, "uuid": "u7", "meta": {},
+            "status": { "phase": "Running", "logId": "l7", "inputs": inputs },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_listed_run_is_recognised_by_its_inputs_without_meta() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "- company_name: Acme\n  use_cases_count: 3\n");
+        let entry = &read_entries(&path, "wf").unwrap()[0];
+        let sent: Map<String, Value> = input_values(&entry.inputs, &entry.run_id)
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    json!({ "type": "string", "with": { "value": v } }),
+                )
+            })
+            .collect();
+        assert!(entry.started(&listed(Value::Object(sent.clone()))));
+        let plain: Map<String, Value> = input_values(&entry.inputs, &entry.run_id)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        assert!(entry.started(&listed(Value::Object(plain))));
+
+        let mut other_count = sent.clone();
+        other_count["use_cases_count"] = json!({ "type": "string", "with": { "value": "4" } });
+        assert!(!entry.started(&listed(Value::Object(other_count))));
+        let mut other_id = sent;
+        other_id["run_id"] = json!({ "type": "string", "with": { "value": "batch_other" } });
+        assert!(!entry.started(&listed(Value::Object(other_id))));
+        assert!(!entry.started(&listed(json!({}))), "no inputs, no match");
+    }
+
+    #[test]
     fn invalid_entries_and_duplicates_are_refused_by_number() {
         let dir = tempfile::tempdir().unwrap();
         let bad = write(
@@ -355,6 +449,12 @@ mod tests {
         let dup = write(dir.path(), "- company_name: Acme\n- company_name: ACME\n");
         let msg = read_entries(&dup, "wf").unwrap_err().to_string();
         assert!(msg.contains("entry 2") && msg.contains("entry 1"), "{msg}");
+        let same_id = write(
+            dir.path(),
+            "- company_name: Acme\n  run_id: q3\n- company_name: Beta\n  run_id: q3\n",
+        );
+        let msg = read_entries(&same_id, "wf").unwrap_err().to_string();
+        assert!(msg.contains("entry 2") && msg.contains("run_id"), "{msg}");
         let unknown = write(dir.path(), "- company: Acme\n");
         assert!(
             read_entries(&unknown, "wf")

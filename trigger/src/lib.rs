@@ -281,7 +281,7 @@ fn summary<'a>(client: &PaperspaceClient, run: &'a WorkflowRun) -> Summary<'a> {
         uuid: &run.uuid,
         phase: run.phase(),
         message: status.and_then(|s| s.message.as_deref()),
-        run_id: run.meta.get("runId").and_then(serde_json::Value::as_str),
+        run_id: run.input("run_id"),
         jobs: status
             .map(|s| {
                 s.jobs

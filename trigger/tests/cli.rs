@@ -218,7 +218,7 @@ async fn a_wrong_api_key_fails_at_once_with_exit_4() {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_the_run_and_its_jobs_and_honours_retry_after() {
     let env = Env::start().await;
-    env.start_run("Acme").await;
+    let run = env.start_run("Acme").await;
     env.emulator.faults().set(
         Service::Paperspace,
         FaultSpec::first(
@@ -235,6 +235,8 @@ async fn status_shows_the_run_and_its_jobs_and_honours_retry_after() {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["run"], 1);
     assert_eq!(status["workflow_id"], WORKFLOW);
+    // Read from the run's inputs, which the API returns (not from its meta).
+    assert_eq!(status["run_id"], run["run_id"]);
     let phase = status["phase"].as_str().unwrap();
     assert!(
         ["Pending", "Running", "Succeeded"].contains(&phase),
@@ -387,8 +389,8 @@ async fn a_retried_batch_starts_no_duplicates() {
     }
     assert_eq!(env.runs().len(), 3);
 
-    // Even with the state file lost (a crash before it was written), the keys sent with the
-    // runs keep the retry from starting duplicates.
+    // Even with the state file lost (a crash before it was written), the runs' inputs (with
+    // the run ids derived from the entries' keys) keep the retry from starting duplicates.
     std::fs::remove_file(env.dir.path().join("companies.yaml.state.json")).unwrap();
     let out = batch(&env, &file, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

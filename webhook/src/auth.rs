@@ -5,8 +5,9 @@
 //! sender puts `webhook-id`, `webhook-timestamp` (Unix seconds) and `webhook-signature`
 //! (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, several space-separated during a
 //! key rotation) on the request. Signatures and keys are compared in constant time; timestamps
-//! more than five minutes away from now are refused, and so is a message id seen before within
-//! that window (the window bounds the memory the replay check needs).
+//! more than five minutes away from now are refused, and so is a message id already accepted
+//! (answered 2xx) or in flight within that window (the window bounds the memory the replay
+//! check needs). An id whose request failed is forgotten, so the sender's retry goes through.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -198,7 +199,8 @@ impl Authenticator {
                 StatusCode::CONFLICT,
                 "replayed",
                 format!(
-                    "message {id:?} was already received; send each message once, with a new webhook-id"
+                    "message {id:?} was already accepted or is being handled; send each new \
+                     message with a new webhook-id"
                 ),
             ));
         }
@@ -218,6 +220,49 @@ impl Authenticator {
         // Twice the tolerance: a timestamp up to 5 minutes in the future stays valid for 10.
         seen.insert(id.to_string(), now + 2 * TIMESTAMP_TOLERANCE);
         Ok(())
+    }
+
+    /// Holds the message id of `principal` (if signed) until the request is answered: see
+    /// [`HeldMessage`].
+    pub fn hold(&self, principal: &Principal) -> HeldMessage<'_> {
+        HeldMessage {
+            auth: self,
+            id: match principal {
+                Principal::Signed { message_id } => Some(message_id.clone()),
+                Principal::ApiKey => None,
+            },
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+}
+
+/// A verified message id, refused as a replay while its request is handled. Dropped without
+/// [`HeldMessage::accepted`] (a refusal, a failed trigger, an aborted request), the id is
+/// forgotten: a Standard Webhooks sender retries a message with the same id until it gets a
+/// 2xx, so remembering a failed one would refuse every retry and lose the submission.
+pub struct HeldMessage<'a> {
+    auth: &'a Authenticator,
+    id: Option<String>,
+}
+
+impl HeldMessage<'_> {
+    /// The message was answered 2xx: its id stays refused for the replay window.
+    pub fn accepted(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for HeldMessage<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.auth.forget(&id);
+        }
     }
 }
 
@@ -274,6 +319,24 @@ mod tests {
             auth.check(&stale, b"{}").unwrap_err().code,
             "stale_timestamp"
         );
+    }
+
+    #[test]
+    fn a_message_not_accepted_may_be_retried_and_an_accepted_one_may_not() {
+        let secret = b"0123456789abcdef0123456789abcdef".to_vec();
+        let auth = Authenticator::new(None, Some(secret.clone()));
+        let headers = signed_headers(&secret, "msg_retry", now(), b"{}");
+        let first = auth.check(&headers, b"{}").unwrap();
+        let held = auth.hold(&first);
+        assert_eq!(
+            auth.check(&headers, b"{}").unwrap_err().code,
+            "replayed",
+            "refused while the first attempt is in flight"
+        );
+        drop(held);
+        let retry = auth.check(&headers, b"{}").unwrap();
+        auth.hold(&retry).accepted();
+        assert_eq!(auth.check(&headers, b"{}").unwrap_err().code, "replayed");
     }
 
     #[test]

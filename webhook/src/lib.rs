@@ -45,7 +45,8 @@ use crate::limits::RateLimit;
 ///
 /// Secrets come from the environment only: WEBHOOK_API_KEY (callers send it in X-API-Key) and/or
 /// WEBHOOK_SECRET (`whsec_…`, Standard Webhooks signatures); PAPERSPACE_API_KEY; and for
-/// documents GDRIVE_CREDENTIALS_PATH (service account key) with WEBHOOK_DRIVE_PARENT_FOLDER.
+/// documents the service account key (GDRIVE_CREDENTIALS_JSON, or a file at
+/// GDRIVE_CREDENTIALS_PATH) with WEBHOOK_DRIVE_PARENT_FOLDER.
 #[derive(Parser, Debug)]
 #[command(name = "webhook", version, about, long_about)]
 pub struct Cli {

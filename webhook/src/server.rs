@@ -220,6 +220,7 @@ async fn handle_submission(state: &AppState, request: Request) -> Result<Respons
     }
     let bytes = read_body(body, limit).await?;
     let principal = state.auth.check(&parts.headers, &bytes)?;
+    let message = state.auth.hold(&principal);
     let submission = submission::parse(&parts.headers, bytes).await?;
     if !submission.documents.is_empty() && state.services.drive.is_none() {
         return Err(ApiError::invalid_input(
@@ -234,6 +235,7 @@ async fn handle_submission(state: &AppState, request: Request) -> Result<Respons
                 response
                     .headers_mut()
                     .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                message.accepted();
                 return Ok(response);
             }
             Begin::Proceed(claim) => Some(claim),
@@ -244,6 +246,7 @@ async fn handle_submission(state: &AppState, request: Request) -> Result<Respons
     if let Some(claim) = claim {
         claim.complete(&answer);
     }
+    message.accepted();
     Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
 }
 

@@ -1,7 +1,9 @@
 //! A property test: whatever arrives (random methods, paths, content types, headers, bodies,
-//! half-valid JSON and multipart), the server answers — never panics — and every refusal is a
-//! JSON error with a code.
+//! half-valid JSON and multipart, bodies around and well over the size limit), the server
+//! answers — never panics — every refusal is a JSON error with a code, and a submission over the
+//! limit is always a 413.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,6 +19,7 @@ use webhook::limits::RateLimit;
 use webhook::{ServerConfig, Services};
 
 const API_KEY: &str = "test-webhook-api-key";
+const MAX_BODY: usize = 4096;
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -56,6 +59,14 @@ fn bodies() -> impl Strategy<Value = Vec<u8>> {
     ];
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..512),
+        // Around the limit, and well over it.
+        proptest::collection::vec(any::<u8>(), MAX_BODY - 8..MAX_BODY + 8),
+        proptest::collection::vec(any::<u8>(), MAX_BODY + 1..4 * MAX_BODY),
+        // A well-formed submission that is merely too big.
+        (MAX_BODY - 64..2 * MAX_BODY).prop_map(|n| {
+            serde_json::to_vec(&json!({ "company_name": "Acme", "company_description": "x".repeat(n) }))
+                .unwrap()
+        }),
         proptest::collection::btree_map(keys, values, 0..6)
             .prop_map(|map| serde_json::to_vec(&map).unwrap()),
         ("[ -~]{0,30}", any::<String>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(
@@ -119,6 +130,18 @@ fn cases() -> impl Strategy<Value = Case> {
     )
 }
 
+/// Whether the server must answer 413: a submission over the limit that no earlier guard (the
+/// origin allow-list, which no generated origin is on) refuses first.
+fn must_be_too_large(case: &Case) -> bool {
+    case.method == "POST"
+        && case.path == "/submissions"
+        && case.body.len() > MAX_BODY
+        && !case
+            .headers
+            .iter()
+            .any(|(name, value)| *name == "origin" && HeaderValue::from_str(value).is_ok())
+}
+
 fn request(case: &Case) -> Request<Body> {
     let mut builder = Request::builder().method(case.method).uri(&case.path);
     if let Some(value) = case
@@ -161,7 +184,7 @@ fn malformed_requests_never_crash_the_server() {
             api_key: Some(API_KEY.into()),
             signing_secret: Some(b"test-signing-secret-32-bytes-lng".to_vec()),
             allowed_origins: vec!["https://forms.example.com".parse().unwrap()],
-            max_body_bytes: 4096,
+            max_body_bytes: MAX_BODY,
             rate_limit: RateLimit {
                 per_minute: 1_000_000.try_into().unwrap(),
                 burst: 1_000_000.try_into().unwrap(),
@@ -175,6 +198,7 @@ fn malformed_requests_never_crash_the_server() {
         },
     );
 
+    let too_large = AtomicUsize::new(0);
     proptest!(ProptestConfig::with_cases(300), |(case in cases())| {
         let response = runtime.block_on(app.clone().oneshot(request(&case))).unwrap();
         let status = response.status();
@@ -183,10 +207,18 @@ fn malformed_requests_never_crash_the_server() {
             !status.is_server_error() || status.as_u16() == 502,
             "{status} for {case:?}"
         );
+        if must_be_too_large(&case) {
+            prop_assert_eq!(status.as_u16(), 413, "{} bytes", case.body.len());
+            too_large.fetch_add(1, Ordering::Relaxed);
+        }
         if status.is_client_error() {
             let body: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| TestCaseError::fail(format!("{status} without JSON ({e}) for {case:?}")))?;
             prop_assert!(body["error"]["code"].is_string(), "{body}");
         }
     });
+    assert!(
+        too_large.load(Ordering::Relaxed) > 0,
+        "no generated submission went over the size limit"
+    );
 }

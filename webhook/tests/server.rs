@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use drive_client::{DriveClient, DriveScope};
+use emulator::faults::{FaultError, FaultSpec, Service};
 use emulator::{Config, Emulator};
 use serde_json::{Value, json};
 use shared::http::{HttpSettings, RetryPolicy};
@@ -515,6 +516,47 @@ async fn a_run_that_cannot_start_is_a_failure_not_an_acceptance() {
         .await
         .unwrap();
     assert_eq!(retry.status(), 502);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_message_whose_run_failed_to_start_is_accepted_when_retried() {
+    let env = Env::start(config(), "test-paperspace-key").await;
+    let body = br#"{"company_name":"Acme"}"#;
+    let json_post = || env.post().header("content-type", "application/json");
+    // Paperspace is down for the first attempt (and the client's own retry).
+    env.emulator.faults().set(
+        Service::Paperspace,
+        FaultSpec::every_nth(1, FaultError::Status { status: 503 }),
+    );
+    let first = signed(json_post(), "msg_retry_1", now(), body);
+    assert_refused(&env, first.send().await.unwrap(), 502, "trigger_failed").await;
+    let attempts = env
+        .emulator
+        .requests()
+        .entries()
+        .iter()
+        .filter(|e| e.service == "paperspace")
+        .count();
+    assert!(attempts >= 1, "the first attempt reached Paperspace");
+
+    // The sender retries the same message id with a fresh timestamp and signature.
+    env.emulator.faults().clear(Service::Paperspace);
+    let retry = signed(json_post(), "msg_retry_1", now() + 1, body);
+    let (status, answer) = json_of(retry.send().await.unwrap()).await;
+    assert_eq!(status, 202, "{answer}");
+    let runs = env.runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(answer["run"], runs[0]["id"]);
+
+    // Once accepted, the id is spent: a replay starts nothing.
+    let replay = signed(json_post(), "msg_retry_1", now() + 2, body);
+    let (status, refused) = json_of(replay.send().await.unwrap()).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("replayed")),
+        "{refused}"
+    );
+    assert_eq!(env.runs().len(), 1, "the replay started nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,8 +3,9 @@
 //! network and no writes), with the values of the example inputs filled in.
 //!
 //! Each job is dry-run with its upstream stages present (small but valid stages written with the
-//! shared contract), as it would find them in a real run. The job binaries are built by
-//! `make build` (which `make test` runs first).
+//! shared contract), as it would find them in a real run, and with the environment the spec gives
+//! it (every secret reference replaced by a fake of the right shape). The job binaries are built
+//! by `make build` (which `make test` runs first).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -146,14 +147,14 @@ fn example_inputs() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Runs `job` with `args` plus `--dry-run` and asserts it validated and wrote nothing.
-fn dry_run(job: &str, args: &[String], envs: &BTreeMap<String, String>, watched: &Path) {
+/// Runs `job` with `args` plus `--dry-run` and only the environment `envs`, asserts it validated
+/// and wrote nothing, and returns its standard output (the plan).
+fn dry_run(job: &str, args: &[String], envs: &BTreeMap<String, String>, watched: &Path) -> String {
     let before = tree(watched);
     let output = Command::new(binary(job))
         .args(args)
         .arg("--dry-run")
         .env_clear()
-        .env("LOG_FORMAT", "json")
         .envs(envs)
         .output()
         .unwrap();
@@ -165,6 +166,7 @@ fn dry_run(job: &str, args: &[String], envs: &BTreeMap<String, String>, watched:
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(tree(watched), before, "{job} --dry-run wrote files");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn tree(root: &Path) -> Vec<PathBuf> {
@@ -183,24 +185,103 @@ fn tree(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The secrets a deployment injects, as fakes: a freshly generated service account key (written
-/// under `dir`) and obviously fake ids.
-fn secrets_env(dir: &Path) -> BTreeMap<String, String> {
-    let key = dir.join("service-account.json");
+/// The variables that carry credentials or private locations: always a secret reference in a
+/// spec, never a literal.
+const SECRET_VARS: [&str; 3] = [
+    "OPENAI_API_KEY",
+    "GDRIVE_CREDENTIALS_JSON",
+    "GDRIVE_FINAL_REPORT_FOLDER",
+];
+
+/// Whether a variable's name says it holds a credential (so a literal value would leak one).
+fn credential_named(name: &str) -> bool {
+    SECRET_VARS.contains(&name)
+        || ["KEY", "SECRET", "CREDENTIALS", "TOKEN", "PASSWORD"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+/// Fakes for what the platform puts in each secret variable: the JSON of a freshly generated
+/// service account key (as a platform injects a secret: the value itself, no file) and
+/// obviously fake ids.
+fn fake_secrets() -> BTreeMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("service-account.json");
     emulator::google::GoogleState::new("http://127.0.0.1:9")
         .write_service_account_key(&key)
         .unwrap();
     [
-        ("OPENAI_API_KEY", "test-openai-key"),
-        ("GDRIVE_CREDENTIALS_PATH", key.to_str().unwrap()),
+        ("OPENAI_API_KEY", "test-openai-key".to_string()),
+        (
+            "GDRIVE_CREDENTIALS_JSON",
+            std::fs::read_to_string(&key).unwrap(),
+        ),
         (
             "GDRIVE_FINAL_REPORT_FOLDER",
-            "final-reports-folder-0000000000001",
+            "final-reports-folder-0000000000001".to_string(),
         ),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// The fake for secret variable `name`; a secret the test has no fake for fails loudly.
+fn fake_for(fakes: &BTreeMap<String, String>, what: &str, name: &str) -> String {
+    fakes
+        .get(name)
+        .unwrap_or_else(|| {
+            panic!("{what}: no fake value for secret variable {name}; add one to fake_secrets")
+        })
+        .clone()
+}
+
+/// A Paperspace job's environment as the platform builds it: `defaults.env`, then the job's own
+/// `env`, each `secret:NAME` replaced by the fake for its variable. Every credential must be a
+/// `secret:` reference.
+fn paperspace_env(
+    spec: &Value,
+    job: &str,
+    fakes: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for source in [&spec["defaults"]["env"], &spec["jobs"][job]["env"]] {
+        let Some(vars) = source.as_mapping() else {
+            continue;
+        };
+        for (name, value) in vars {
+            let name = name.as_str().unwrap();
+            let value = value
+                .as_str()
+                .unwrap_or_else(|| panic!("{job}: env {name} must be a string"));
+            let value = match value.strip_prefix("secret:") {
+                Some(secret) => {
+                    assert!(!secret.is_empty(), "{job}: {name} names no secret");
+                    fake_for(fakes, job, name)
+                }
+                None => {
+                    assert!(
+                        !credential_named(name),
+                        "{job}: {name} is a literal; make it a `secret:NAME` reference"
+                    );
+                    value.to_string()
+                }
+            };
+            env.insert(name.to_string(), value);
+        }
+    }
+    env
+}
+
+/// Paperspace's CPU machines are C1…C10; GPU machines are named after their card (P4000, A100…).
+fn assert_cpu(what: &str, machine: Option<&str>) {
+    let machine = machine.unwrap_or_else(|| panic!("{what} names no machine type"));
+    assert!(
+        machine
+            .strip_prefix('C')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        "{what} runs on {machine}: use a CPU machine (C1…C10), no job needs a GPU"
+    );
 }
 
 #[test]
@@ -230,8 +311,11 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
     for (key, value) in &inputs {
         std::fs::write(inputs_dir.join(key), value).unwrap();
     }
-    let secrets = tempfile::tempdir().unwrap();
-    let envs = secrets_env(secrets.path());
+    let fakes = fake_secrets();
+    assert_cpu(
+        "defaults.resources",
+        spec["defaults"]["resources"]["instance-type"].as_str(),
+    );
     let jobs = spec["jobs"].as_mapping().unwrap();
     assert_eq!(jobs.len(), 4);
     let mut previous: Option<&str> = None;
@@ -250,6 +334,9 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
             );
         }
         previous = Some(job);
+        if !def["resources"].is_null() {
+            assert_cpu(job, def["resources"]["instance-type"].as_str());
+        }
         let image = def["with"]["image"].as_str().unwrap();
         assert!(image.contains(job), "{job} runs image {image}");
         let args: Vec<String> = def["with"]["args"]
@@ -283,7 +370,156 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
                     .replace("/outputs", outputs_dir.to_str().unwrap())
             })
             .collect();
-        dry_run(job, &args, &envs, tmp.path());
+        let envs = paperspace_env(&spec, job, &fakes);
+        let plan = dry_run(job, &args, &envs, tmp.path());
+        assert_drive_key_from_env(job, &plan);
+    }
+}
+
+/// The jobs that reach Drive found the key in GDRIVE_CREDENTIALS_JSON, as the specs inject it.
+fn assert_drive_key_from_env(job: &str, plan: &str) {
+    if ["setup", "upload"].contains(&job) {
+        assert!(
+            plan.contains("GDRIVE_CREDENTIALS_JSON"),
+            "{job} did not read the service account key from GDRIVE_CREDENTIALS_JSON:\n{plan}"
+        );
+    }
+}
+
+/// Every document of a multi-document YAML file.
+fn yaml_documents(relative: &str) -> Vec<Value> {
+    use serde::Deserialize as _;
+    let text = std::fs::read_to_string(repo().join(relative)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| {
+            Value::deserialize(doc).unwrap_or_else(|e| panic!("{relative} is not valid YAML: {e}"))
+        })
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"].as_str() == Some(kind))
+        .unwrap_or_else(|| panic!("no {kind} defined"))
+}
+
+#[test]
+fn argo_template_guards_runs_and_names_an_account_and_secret_that_exist() {
+    let template = yaml("workflows/argo/report-pipeline.yaml");
+    let spec = &template["spec"];
+    let deadline = spec["activeDeadlineSeconds"]
+        .as_u64()
+        .expect("the workflow has an activeDeadlineSeconds");
+    assert_eq!(
+        spec["securityContext"]["runAsNonRoot"].as_bool(),
+        Some(true)
+    );
+    let uid = spec["securityContext"]["runAsUser"]
+        .as_u64()
+        .expect("a numeric runAsUser");
+    assert!(uid > 0, "runAsUser {uid} is root");
+    let templates = spec["templates"].as_sequence().unwrap();
+    let job = templates
+        .iter()
+        .find(|t| t["name"].as_str() == Some("job"))
+        .expect("the job template");
+    assert_eq!(
+        job["container"]["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+        Some(false)
+    );
+
+    // Each step has its own deadline, and together they fit in the workflow's.
+    assert_eq!(
+        job["activeDeadlineSeconds"].as_str(),
+        Some("{{inputs.parameters.deadline}}")
+    );
+    let step_deadlines: Vec<u64> = templates[0]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s[0]["arguments"]["parameters"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"].as_str() == Some("deadline"))
+                .and_then(|p| p["value"].as_str())
+                .and_then(|v| v.parse().ok())
+                .expect("each step passes a numeric deadline")
+        })
+        .collect();
+    assert_eq!(step_deadlines.len(), JOBS.len());
+    assert!(step_deadlines.iter().sum::<u64>() <= deadline);
+
+    // Retries on transient failures only: 4 (external service) and 6 (lock held), with backoff.
+    let retry = &job["retryStrategy"];
+    assert!(retry["limit"].as_u64().is_some_and(|n| n >= 1));
+    assert!(retry["backoff"]["duration"].as_str().is_some());
+    let expression = retry["expression"].as_str().unwrap();
+    let codes: Vec<u8> = expression
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list.split(',').map(|c| c.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|| panic!("no exit-code list in {expression:?}"));
+    assert_eq!(codes, [4, 6], "retried exit codes");
+
+    // The account exists, with the executor's one permission.
+    let account = spec["serviceAccountName"].as_str().unwrap();
+    let rbac = yaml_documents("workflows/argo/service-account.yaml");
+    assert_eq!(
+        of_kind(&rbac, "ServiceAccount")["metadata"]["name"].as_str(),
+        Some(account)
+    );
+    let role = of_kind(&rbac, "Role");
+    let binding = of_kind(&rbac, "RoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"].as_str(), Some(account));
+    let rule = &role["rules"][0];
+    assert_eq!(rule["resources"][0].as_str(), Some("workflowtaskresults"));
+    let verbs: Vec<&str> = rule["verbs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(verbs, ["create", "patch"]);
+
+    // Every credential comes from the Secret; the example Secret has each key, all placeholders.
+    let secret = yaml("workflows/argo/secret.example.yaml");
+    assert_eq!(secret["kind"].as_str(), Some("Secret"));
+    let data = secret["stringData"].as_mapping().unwrap();
+    for value in data.values() {
+        assert!(
+            value
+                .as_str()
+                .is_some_and(|v| v.starts_with("REPLACE_WITH_")),
+            "the example Secret holds {value:?}: only REPLACE_WITH_… placeholders belong there"
+        );
+    }
+    let mut from_secret = Vec::new();
+    for var in job["container"]["env"].as_sequence().unwrap() {
+        let name = var["name"].as_str().unwrap();
+        let reference = &var["valueFrom"]["secretKeyRef"];
+        if reference.is_null() {
+            assert!(
+                !credential_named(name),
+                "{name} is a literal; take it from the Secret with secretKeyRef"
+            );
+            continue;
+        }
+        assert_eq!(reference["name"], secret["metadata"]["name"], "{name}");
+        let key = reference["key"].as_str().unwrap();
+        assert!(
+            data.contains_key(key),
+            "{name} reads key {key}, which the example Secret lacks"
+        );
+        from_secret.push(name);
+    }
+    for name in SECRET_VARS {
+        assert!(
+            from_secret.contains(&name),
+            "{name} is not taken from the Secret"
+        );
     }
 }
 
@@ -291,24 +527,12 @@ fn paperspace_workflow_args_pass_the_real_parsers() {
 fn argo_template_args_pass_the_real_parsers() {
     let template = yaml("workflows/argo/report-pipeline.yaml");
     assert_eq!(template["kind"].as_str(), Some("WorkflowTemplate"));
-    assert!(template["spec"]["activeDeadlineSeconds"].as_u64().is_some());
-    assert_eq!(
-        template["spec"]["securityContext"]["runAsNonRoot"].as_bool(),
-        Some(true)
-    );
     let job_template = template["spec"]["templates"]
         .as_sequence()
         .unwrap()
         .iter()
         .find(|t| t["name"].as_str() == Some("job"))
         .expect("the job template");
-    assert!(
-        job_template["retryStrategy"]["expression"]
-            .as_str()
-            .unwrap()
-            .contains('4'),
-        "retries external failures"
-    );
     let steps: Vec<&str> = template["spec"]["templates"][0]["steps"]
         .as_sequence()
         .unwrap()
@@ -337,7 +561,7 @@ fn argo_template_args_pass_the_real_parsers() {
     let tmp = tempfile::tempdir().unwrap();
     let outputs = tmp.path().join("outputs");
     std::fs::create_dir_all(&outputs).unwrap();
-    let secrets = tempfile::tempdir().unwrap();
+    let fakes = fake_secrets();
     let container = &job_template["container"];
     for (k, job) in JOBS.into_iter().enumerate() {
         if k > 0 {
@@ -360,14 +584,157 @@ fn argo_template_args_pass_the_real_parsers() {
             .iter()
             .map(|a| fill(a.as_str().unwrap()))
             .collect();
-        let mut envs = secrets_env(secrets.path());
+        // The pod's environment: literal values filled in, each secretKeyRef as its fake.
+        let mut envs = BTreeMap::new();
         for var in container["env"].as_sequence().unwrap() {
-            if let Some(value) = var["value"].as_str() {
-                let value = fill(value);
-                assert!(!value.contains("{{"), "unfilled placeholder in {value}");
-                envs.insert(var["name"].as_str().unwrap().to_string(), value);
-            }
+            let name = var["name"].as_str().unwrap();
+            let value = match var["value"].as_str() {
+                Some(value) => fill(value),
+                None => {
+                    assert!(
+                        !var["valueFrom"]["secretKeyRef"].is_null(),
+                        "{name} has neither a value nor a secretKeyRef"
+                    );
+                    fake_for(&fakes, job, name)
+                }
+            };
+            assert!(!value.contains("{{"), "unfilled placeholder in {name}");
+            envs.insert(name.to_string(), value);
         }
-        dry_run(job, &args, &envs, tmp.path());
+        let plan = dry_run(job, &args, &envs, tmp.path());
+        assert_drive_key_from_env(job, &plan);
+    }
+}
+
+/// The keys of a `deployments-upsert` config with `apiVersion: v1`, and of its `resources` and
+/// health checks, as the Paperspace API reference lists them.
+const DEPLOYMENT_V1_KEYS: [&str; 13] = [
+    "apiVersion",
+    "basicAuthKey",
+    "command",
+    "containerRegistry",
+    "enabled",
+    "env",
+    "healthchecks",
+    "healthChecks",
+    "image",
+    "integrations",
+    "name",
+    "region",
+    "resources",
+];
+const DEPLOYMENT_V1_RESOURCE_KEYS: [&str; 4] = ["autoscaling", "machineType", "ports", "replicas"];
+const DEPLOYMENT_PROBE_KEYS: [&str; 8] = [
+    "failureThreshold",
+    "headers",
+    "host",
+    "initialDelaySeconds",
+    "path",
+    "periodSeconds",
+    "port",
+    "timeoutSeconds",
+];
+
+fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn webhook_deployment_is_a_valid_v1_config_with_secrets_by_reference() {
+    let config = yaml("workflows/paperspace/webhook-deployment.yaml");
+    assert_eq!(config["apiVersion"].as_str(), Some("v1"));
+    for key in keys(&config) {
+        assert!(
+            DEPLOYMENT_V1_KEYS.contains(&key),
+            "`{key}` is not a key of a v1 deployment config"
+        );
+    }
+    assert!(config["name"].as_str().is_some_and(|n| !n.is_empty()));
+    let image = config["image"].as_str().unwrap();
+    assert!(image.contains("webhook"), "the deployment runs {image}");
+
+    let resources = &config["resources"];
+    for key in keys(resources) {
+        assert!(
+            DEPLOYMENT_V1_RESOURCE_KEYS.contains(&key),
+            "`resources.{key}` is not a key of a v1 deployment config"
+        );
+    }
+    assert_cpu("the webhook", resources["machineType"].as_str());
+    let ports: Vec<u64> = resources["ports"]
+        .as_sequence()
+        .expect("resources.ports (required in v1)")
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+
+    let mut env = BTreeMap::new();
+    for var in config["env"].as_sequence().unwrap() {
+        assert_eq!(keys(var), ["name", "value"], "{var:?}");
+        let (name, value) = (var["name"].as_str().unwrap(), var["value"].as_str());
+        let value = value.unwrap_or_else(|| panic!("env {name} must be a string"));
+        if credential_named(name) {
+            assert!(
+                value.strip_prefix("secret:").is_some_and(|s| !s.is_empty()),
+                "{name} is a literal; make it a `secret:NAME` reference"
+            );
+        }
+        assert!(env.insert(name, value).is_none(), "{name} is set twice");
+    }
+    for name in [
+        "WEBHOOK_API_KEY",
+        "WEBHOOK_SECRET",
+        "PAPERSPACE_API_KEY",
+        "GDRIVE_CREDENTIALS_JSON",
+    ] {
+        assert!(
+            env.get(name).is_some_and(|v| v.starts_with("secret:")),
+            "{name} must come from a secret"
+        );
+    }
+    // The server listens on the port the deployment exposes and probes.
+    let listen: std::net::SocketAddr = env["WEBHOOK_LISTEN"].parse().unwrap();
+    assert!(ports.contains(&u64::from(listen.port())), "{ports:?}");
+    for probe in ["startup", "readiness", "liveness"] {
+        let check = &config["healthChecks"][probe];
+        for key in keys(check) {
+            assert!(
+                DEPLOYMENT_PROBE_KEYS.contains(&key),
+                "healthChecks.{probe}.{key}"
+            );
+        }
+        assert_eq!(check["path"].as_str(), Some("/health"), "{probe}");
+        assert_eq!(
+            check["port"].as_u64(),
+            Some(u64::from(listen.port())),
+            "{probe}"
+        );
+    }
+    // The spec path is where the webhook image puts the workflow spec.
+    let dockerfile = std::fs::read_to_string(repo().join("webhook/Dockerfile")).unwrap();
+    let spec_path = env["PAPERSPACE_WORKFLOW_SPEC"];
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.starts_with("COPY ") && l.trim_end().ends_with(spec_path)),
+        "webhook/Dockerfile does not put the workflow spec at {spec_path}"
+    );
+
+    // Every other variable is one the server reads (its --help lists them).
+    let help = Command::new(binary("webhook"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for name in env.keys() {
+        assert!(
+            name.starts_with("LOG_") || help.contains(name),
+            "the webhook does not read {name}"
+        );
     }
 }
