@@ -171,7 +171,9 @@ impl Run {
             "id": self.sequence,
             "uuid": self.uuid,
             "cluster": { "id": self.cluster_id },
-            "meta": self.meta,
+            // The API types a run's `meta` in replies as `Record<string, never>`: what a client
+            // sent is not echoed (the admin state keeps it for tests).
+            "meta": {},
             "spec": self.spec,
             "status": status,
         })
