@@ -25,10 +25,23 @@ if [ "$layout" = paperspace ]; then
 fi
 export OUTPUTS_DIR=$outputs KEYS_DIR=$keys
 
+# Compose v1 ignores `pull_policy: never` and would try a registry for a missing image.
+export IMAGE_TAG=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+images=(setup vectorize pipeline upload)
+[ -z "$inputs" ] && images+=(emulator)
+for name in "${images[@]}"; do
+  docker image inspect "agent-readiness/$name:$IMAGE_TAG" >/dev/null 2>&1 \
+    || { echo "replay: image agent-readiness/$name:$IMAGE_TAG is missing; run 'make images' first" >&2; exit 2; }
+done
+
+# `run` would restart containers a previous replay left behind, with that replay's inputs and
+# mounts: start from none, and leave none.
+cleanup() { "${compose[@]}" "${files[@]}" --profile offline down --remove-orphans >/dev/null 2>&1 || true; }
+cleanup
+trap cleanup EXIT
+
 if [ -z "$inputs" ]; then
   export INPUTS=$repo/examples/acme/inputs.yaml
-  cleanup() { "${compose[@]}" "${files[@]}" --profile offline down --remove-orphans >/dev/null 2>&1 || true; }
-  trap cleanup EXIT
   rm -f "$keys/service-account.json"
   "${compose[@]}" "${files[@]}" --profile offline up -d emulator
   for _ in $(seq 1 100); do
