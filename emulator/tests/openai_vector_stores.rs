@@ -147,7 +147,7 @@ async fn a_batch_moves_from_in_progress_to_completed_and_reports_failures() {
 }
 
 #[tokio::test]
-async fn store_files_page_with_limit_and_after() {
+async fn store_files_page_and_leave_with_their_file() {
     let emulator = start(Config::new().file_processing_delay(Duration::ZERO)).await;
     let openai = client(&emulator, KEY);
     let dir = tempfile::tempdir().unwrap();
@@ -229,6 +229,29 @@ async fn store_files_page_with_limit_and_after() {
         .await
         .unwrap();
     assert_eq!(after_delete.data.len(), 4);
+
+    // Deleting the file itself removes it from every store, as the published API says.
+    openai.files().delete(&attached[0]).await.unwrap();
+    let remaining: Vec<String> = openai
+        .vector_stores()
+        .files(&store.id)
+        .query(&[("order", "asc")])
+        .unwrap()
+        .list()
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(
+        remaining,
+        [
+            attached[1].clone(),
+            attached[3].clone(),
+            attached[4].clone()
+        ]
+    );
 }
 
 #[tokio::test]

@@ -178,6 +178,10 @@ pub(super) async fn delete(
         .files
         .remove(&file_id)
         .ok_or_else(|| no_such_file(&file_id))?;
+    // "Delete a file and remove it from all vector stores" (the published API).
+    for store in inner.stores.values_mut() {
+        store.files.remove(&file_id);
+    }
     Ok(Json(
         json!({"id": file_id, "object": "file", "deleted": true}),
     ))

@@ -697,6 +697,58 @@ async fn an_expired_store_is_rebuilt_from_the_uploaded_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_changed_document_replaces_its_old_upload_in_the_store() {
+    let fx = Fixture::start(Config::new()).await;
+    let mut docs = documents(3);
+    fx.data_stage(&docs);
+    assert_exit(&fx.run(&[]).await, 0);
+    let file_of = |record: &VectorRecord, path: &str| {
+        record
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap()
+            .file_id
+            .clone()
+    };
+    let before = fx.vectors().1;
+    let old = file_of(&before, "data/doc_001.md");
+
+    docs[1].1 = b"# Document 1\nRevenue fell 4%.\n".to_vec();
+    fx.data_stage(&docs);
+    let output = fx.run(&[]).await;
+    assert_exit(&output, 0);
+    let (_, after) = fx.vectors();
+    let new = file_of(&after, "data/doc_001.md");
+    assert_ne!(new, old);
+    assert_eq!(
+        fx.uploads(),
+        4,
+        "only the changed document is uploaded again"
+    );
+    assert_eq!(after.counts["completed"], 3);
+
+    let state = fx.state();
+    let store = state["vector_stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == after.vector_store_id.as_deref().unwrap())
+        .unwrap();
+    let mut attached: Vec<&str> = store["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    attached.sort();
+    let mut expected: Vec<&str> = after.files.iter().map(|f| f.file_id.as_str()).collect();
+    expected.sort();
+    assert_eq!(attached, expected, "the store serves the new version only");
+    assert!(!fx.ids("files").contains(&old), "the old upload is deleted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn files_gone_with_their_store_are_uploaded_again() {
     let mut fx = Fixture::start(Config::new()).await;
     fx.data_stage(&documents(4));
