@@ -22,8 +22,6 @@ use crate::{DriveClient, DriveFailure};
 
 /// The mime type of folders.
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
-/// The mime type of shortcuts (links to files elsewhere; not followed).
-pub const SHORTCUT_MIME: &str = "application/vnd.google-apps.shortcut";
 /// The properties every helper asks for.
 pub const ITEM_FIELDS: &str = "id,name,mimeType,modifiedTime,md5Checksum,size,trashed,driveId";
 /// `fields` of a listing: the item properties plus the paging token.

@@ -34,11 +34,10 @@ use shared::{Error, Result};
 use tokio::sync::Semaphore;
 use yup_oauth2::authenticator::Authenticator;
 
-pub use credentials::{CREDENTIALS_ENV, CREDENTIALS_JSON_ENV, load as load_service_account_key};
+pub use credentials::{CREDENTIALS_ENV, CREDENTIALS_JSON_ENV};
 pub use errors::DriveFailure;
 pub use files::{
     Downloaded, DriveItem, ExportOutcome, FOLDER_MIME, ITEM_FIELDS, LIST_FIELDS, MAX_PAGE_SIZE,
-    SHORTCUT_MIME,
 };
 pub use retry::RetryDelegate;
 pub use transport::Connector;

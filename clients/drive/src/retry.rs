@@ -3,8 +3,7 @@
 //! google-drive3 neither retries nor times out by itself. A [`RetryDelegate`] is handed to one
 //! call: transient failures (429, 5xx, Drive's 403 rate-limit reasons, connection errors) are
 //! retried with the shared capped exponential backoff, waiting at least what `Retry-After` asks;
-//! everything else aborts at once. It remembers the last failure so that the error after the
-//! final attempt can say what kept failing.
+//! everything else aborts at once.
 
 use std::time::Duration;
 
@@ -20,7 +19,6 @@ pub struct RetryDelegate {
     policy: RetryPolicy,
     backoff: Box<dyn Iterator<Item = Duration> + Send + Sync>,
     retries: usize,
-    last_failure: Option<String>,
 }
 
 impl RetryDelegate {
@@ -31,11 +29,10 @@ impl RetryDelegate {
             policy: policy.clone(),
             backoff: Box::new(policy.backoff()),
             retries: 0,
-            last_failure: None,
         }
     }
 
-    /// Records a transient failure and says how long to wait before the next attempt, or `None`
+    /// Logs a transient failure and says how long to wait before the next attempt, or `None`
     /// when the retries are used up.
     pub fn next_wait(&mut self, detail: String, retry_after: Option<Duration>) -> Option<Duration> {
         if self.policy.asks_too_long(retry_after) {
@@ -46,7 +43,6 @@ impl RetryDelegate {
                 "{}: {detail}; Drive asks to wait longer than the retry policy allows, giving up",
                 self.what
             );
-            self.last_failure = Some(detail);
             return None;
         }
         let wait = self
@@ -62,18 +58,12 @@ impl RetryDelegate {
                 self.what
             );
         }
-        self.last_failure = Some(detail);
         wait
     }
 
     /// Retries made so far.
     pub fn retries(&self) -> usize {
         self.retries
-    }
-
-    /// The last transient failure seen, if any.
-    pub fn last_failure(&self) -> Option<&str> {
-        self.last_failure.as_deref()
     }
 
     fn retry(&mut self, detail: String, retry_after: Option<Duration>) -> Retry {
