@@ -109,7 +109,10 @@ pub fn server_config(cli: &Cli) -> Result<ServerConfig> {
     let secret_var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let api_key = secret_var("WEBHOOK_API_KEY");
     let signing_secret = secret_var("WEBHOOK_SECRET")
-        .map(|text| auth::decode_secret(&text).map_err(Error::bad_input))
+        .map(|text| {
+            shared::logging::context().add_secret(&text);
+            auth::decode_secret(&text).map_err(Error::bad_input)
+        })
         .transpose()?;
     if api_key.is_none() && signing_secret.is_none() {
         return Err(Error::bad_input(

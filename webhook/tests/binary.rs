@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 const SPEC: &str = "jobs:\n  setup:\n    uses: container@v1\n";
+/// `whsec_` + base64 of a 32-byte test secret.
+const SIGNING_SECRET: &str = "whsec_dGVzdC1zaWduaW5nLXNlY3JldC0zMi1ieXRlcy1sbmc=";
 
 fn command(dir: &std::path::Path) -> tokio::process::Command {
     let spec = dir.join("spec.yaml");
@@ -47,10 +49,11 @@ async fn refuses_a_wildcard_origin() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn serves_health_and_keeps_the_key_out_of_its_logs() {
+async fn serves_health_and_keeps_the_secrets_out_of_its_logs() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = command(dir.path())
         .env("WEBHOOK_API_KEY", "test-webhook-api-key")
+        .env("WEBHOOK_SECRET", SIGNING_SECRET)
         .env("WEBHOOK_ALLOWED_ORIGINS", "https://forms.example.com")
         .stdout(Stdio::piped())
         .spawn()
@@ -94,6 +97,7 @@ async fn serves_health_and_keeps_the_key_out_of_its_logs() {
             if line.contains("/submissions") {
                 return line;
             }
+            log.push(line);
         }
     })
     .await
@@ -101,6 +105,20 @@ async fn serves_health_and_keeps_the_key_out_of_its_logs() {
     let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(entry["service"], "webhook");
     assert_eq!(entry["status"], 401);
-    assert!(!line.contains("test-webhook-api-key"), "{line}");
     child.kill().await.unwrap();
+    log.push(line);
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.push(line);
+    }
+    for secret in [
+        "test-webhook-api-key",
+        "test-paperspace-key",
+        SIGNING_SECRET,
+        "dGVzdC1zaWduaW5nLXNlY3JldC0zMi1ieXRlcy1sbmc",
+    ] {
+        assert!(
+            log.iter().all(|line| !line.contains(secret)),
+            "{secret} in the log: {log:?}"
+        );
+    }
 }
