@@ -6,6 +6,7 @@
 //! `AtomicFile`, write the marker last. Each artifact is self-describing (length prefix + SHA-256
 //! suffix), so a torn file is detectable even without a marker. A second run with a deliberately
 //! careless writer (plain writes, marker never withdrawn) proves the checks catch what they guard.
+//! Last, a stage lock's holder is killed: the lock must be free again at once.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use shared::atomic::{AtomicFile, remove_durably};
 use shared::layout::{CompanyDir, Stage};
+use shared::lock::StageLock;
 use shared::markers::{FileRecord, Marker, read_verified};
 
 const FILES: usize = 6;
@@ -86,6 +88,8 @@ fn writer(root: &Path, careful: bool) -> ! {
     let dir = CompanyDir::new(root, "acme");
     for round in 0.. {
         write_stage(&dir, round, careful);
+        // A job rests between runs: give kills a chance to land while the marker stands.
+        std::thread::sleep(Duration::from_millis(5));
     }
     unreachable!()
 }
@@ -116,6 +120,48 @@ fn inspect(root: &Path) -> Result<bool, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Holds the data stage's lock and says so on stdout, until killed.
+fn lock_holder(root: &Path) -> ! {
+    let _lock = StageLock::acquire(&CompanyDir::new(root, "acme"), Stage::Data, "holder").unwrap();
+    println!("locked");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// A killed holder leaves no stale lock: refused while it lives, free once it is gone.
+fn killed_lock_holder_releases_the_lock() -> Result<(), String> {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = CompanyDir::new(tmp.path(), "acme");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--lock-holder")
+        .arg(tmp.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.trim() != "locked" {
+        return Err(format!("the holder did not take the lock: {line:?}"));
+    }
+    let refused = StageLock::acquire(&dir, Stage::Data, "second");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    match refused {
+        Ok(_) => return Err("the lock was granted while its holder lived".into()),
+        Err(e) if !e.to_string().contains("run holder") => {
+            return Err(format!("the refusal does not name the holder: {e}"));
+        }
+        Err(_) => {}
+    }
+    StageLock::acquire(&dir, Stage::Data, "second")
+        .map(drop)
+        .map_err(|e| format!("the lock stayed taken after its holder was killed: {e}"))
+}
+
 struct Tally {
     kills: usize,
     with_marker: usize,
@@ -143,7 +189,7 @@ fn hammer(kills: usize, careful: bool) -> Tally {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(fastrand::u64(500..25_000)));
+        std::thread::sleep(Duration::from_micros(fastrand::u64(500..40_000)));
         child.kill().unwrap();
         child.wait().unwrap();
         tally.kills += 1;
@@ -161,6 +207,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("--writer") => writer(Path::new(&args[2]), true),
         Some("--careless-writer") => writer(Path::new(&args[2]), false),
+        Some("--lock-holder") => lock_holder(Path::new(&args[2])),
         _ => {}
     }
     let mut failed = 0;
@@ -202,7 +249,15 @@ fn main() {
         println!("test careless_writer_is_caught ... ok");
     }
 
-    println!("{} passed, {failed} failed", 2 - failed);
+    match killed_lock_holder_releases_the_lock() {
+        Ok(()) => println!("test killed_lock_holder_releases_the_lock ... ok"),
+        Err(e) => {
+            failed += 1;
+            println!("test killed_lock_holder_releases_the_lock ... FAILED: {e}");
+        }
+    }
+
+    println!("{} passed, {failed} failed", 3 - failed);
     if failed > 0 {
         std::process::exit(1);
     }
