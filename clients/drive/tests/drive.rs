@@ -192,6 +192,12 @@ async fn transient_failures_are_retried_and_exhaustion_is_external() {
     );
     let items = client.list_children(&setup.root).await.unwrap();
     assert_eq!(items.len(), 5);
+    // Connections closed without an answer are transient too.
+    setup
+        .emulator
+        .faults()
+        .set(Service::Google, FaultSpec::first(2, FaultError::Drop));
+    assert_eq!(client.list_children(&setup.root).await.unwrap(), items);
     setup.emulator.faults().set(
         Service::Google,
         FaultSpec::first(

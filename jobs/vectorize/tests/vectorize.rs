@@ -453,9 +453,20 @@ async fn a_failed_file_is_reported_with_its_last_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_503_storm_is_survived_without_duplicate_uploads() {
+    survives_a_storm_of(FaultError::Status { status: 503 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_of_dropped_connections_is_survived_without_duplicate_uploads() {
+    survives_a_storm_of(FaultError::Drop).await;
+}
+
+/// Every other request fails with `error`, 25 times in all: the job still indexes each of its
+/// 20 documents exactly once.
+async fn survives_a_storm_of(error: FaultError) {
     let storm = FaultSpec {
         max_faults: Some(25),
-        ..FaultSpec::every_nth(2, FaultError::Status { status: 503 })
+        ..FaultSpec::every_nth(2, error)
     };
     let fx = Fixture::start(Config::new().fault(Service::OpenAi, storm)).await;
     fx.data_stage(&documents(20));
