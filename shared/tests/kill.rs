@@ -144,12 +144,12 @@ fn killed_lock_holder_releases_the_lock() -> Result<(), String> {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    if line.trim() != "locked" {
-        return Err(format!("the holder did not take the lock: {line:?}"));
-    }
     let refused = StageLock::acquire(&dir, Stage::Data, "second");
     child.kill().unwrap();
     child.wait().unwrap();
+    if line.trim() != "locked" {
+        return Err(format!("the holder did not take the lock: {line:?}"));
+    }
     match refused {
         Ok(_) => return Err("the lock was granted while its holder lived".into()),
         Err(e) if !e.to_string().contains("run holder") => {
