@@ -47,7 +47,7 @@ test-upload: ## upload and the end-to-end run
 	$(CARGO) build --workspace --bins
 	$(CARGO) test -p upload
 
-bench: ## Benchmarks: vectorize's peak memory with a 200 MB document (release build)
+bench: ## Benchmarks: vectorize's peak memory, 1 MB vs 200 MB document side by side (release build)
 	$(CARGO) test --release -p vectorize --test vectorize -- --ignored --nocapture peak_memory
 
 demo: ## The whole pipeline offline on examples/acme; prints where the final report is
