@@ -184,6 +184,25 @@ mod tests {
         serde_json::json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
     }
 
+    /// A server that answers every GET with `answer`.
+    async fn answering(answer: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// The error of retrieving a vector store from `server` with `max_retries`.
+    async fn retrieve_error(server: &MockServer, max_retries: usize) -> OpenAIError {
+        client(server, max_retries)
+            .vector_stores()
+            .retrieve("vs_1")
+            .await
+            .unwrap_err()
+    }
+
     async fn requests(server: &MockServer) -> usize {
         server.received_requests().await.unwrap().len()
     }
@@ -331,36 +350,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_request_fails_at_once() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(400).set_body_json(openai_error(
-                "Invalid 'limit'.",
-                "invalid_request_error",
-                Some("integer_out_of_range"),
-            )))
-            .mount(&server)
-            .await;
-        let err = client(&server, 4)
-            .vector_stores()
-            .retrieve("vs_1")
-            .await
-            .unwrap_err();
+        let server = answering(ResponseTemplate::new(400).set_body_json(openai_error(
+            "Invalid 'limit'.",
+            "invalid_request_error",
+            Some("integer_out_of_range"),
+        )))
+        .await;
+        let err = retrieve_error(&server, 4).await;
         assert_eq!(status(&err), Some(400));
         assert_eq!(requests(&server).await, 1);
     }
 
     #[tokio::test]
     async fn exhausted_retries_are_an_external_error() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(502))
-            .mount(&server)
-            .await;
-        let err = client(&server, 2)
-            .vector_stores()
-            .retrieve("vs_1")
-            .await
-            .unwrap_err();
+        let server = answering(ResponseTemplate::new(502)).await;
+        let err = retrieve_error(&server, 2).await;
         assert_eq!(requests(&server).await, 3);
         let err = map_error(err, "retrieve vector store vs_1");
         assert_eq!(err.exit_code(), 4);
@@ -404,16 +408,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_non_json_429_that_persists_keeps_its_status() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).set_body_string("<html>busy</html>"))
-            .mount(&server)
-            .await;
-        let err = client(&server, 1)
-            .vector_stores()
-            .retrieve("vs_1")
-            .await
-            .unwrap_err();
+        let server =
+            answering(ResponseTemplate::new(429).set_body_string("<html>busy</html>")).await;
+        let err = retrieve_error(&server, 1).await;
         assert_eq!(status(&err), Some(429));
         let err = map_error(err, "retrieve vector store vs_1");
         assert!(
@@ -424,20 +421,13 @@ mod tests {
 
     #[tokio::test]
     async fn insufficient_quota_fails_at_once() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(429).set_body_json(openai_error(
-                "You exceeded your current quota.",
-                "insufficient_quota",
-                Some("insufficient_quota"),
-            )))
-            .mount(&server)
-            .await;
-        let err = client(&server, 4)
-            .vector_stores()
-            .retrieve("vs_1")
-            .await
-            .unwrap_err();
+        let server = answering(ResponseTemplate::new(429).set_body_json(openai_error(
+            "You exceeded your current quota.",
+            "insufficient_quota",
+            Some("insufficient_quota"),
+        )))
+        .await;
+        let err = retrieve_error(&server, 4).await;
         assert_eq!(requests(&server).await, 1);
         let err = map_error(err, "retrieve vector store vs_1");
         assert_eq!(err.exit_code(), 4);
