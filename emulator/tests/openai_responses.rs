@@ -12,11 +12,8 @@ use async_openai::types::responses::{
     CreateResponseArgs, FileSearchTool, IncludeEnum, InputParam, OutputItem, Response,
     ResponseFormatJsonSchema, ResponseTextParam, Status, TextResponseFormatConfiguration, Tool,
 };
-use async_openai::types::vectorstores::{
-    CreateVectorStoreFileBatchRequestArgs, CreateVectorStoreRequestArgs,
-};
 use emulator::{Config, Emulator};
-use openai_common::{KEY, client, docx, pdf, start, upload, wait_for_batch, write};
+use openai_common::{KEY, client, docx, pdf, start, store_with, write};
 use serde_json::{Value, json};
 
 const FINANCE: &str = "Invoices are typed into the ledger by two clerks every morning. \
@@ -38,34 +35,9 @@ async fn indexed_store() -> (Emulator, Client<OpenAIConfig>, String) {
         write(dir.path(), "warehouse.pdf", &pdf(&[WAREHOUSE])),
         write(dir.path(), "purchasing.docx", &docx(&[PURCHASING])),
     ];
-    let mut ids = Vec::new();
-    for path in &paths {
-        ids.push(upload(&openai, path).await.id);
-    }
-    let store = openai
-        .vector_stores()
-        .create(
-            CreateVectorStoreRequestArgs::default()
-                .name("docs")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let batch = openai
-        .vector_stores()
-        .file_batches(&store.id)
-        .create(
-            CreateVectorStoreFileBatchRequestArgs::default()
-                .file_ids(ids)
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let done = wait_for_batch(&openai, &store.id, &batch.id).await;
+    let (store_id, done) = store_with(&openai, "docs", &paths).await;
     assert_eq!(done.file_counts.completed, 3);
-    (emulator, openai, store.id)
+    (emulator, openai, store_id)
 }
 
 /// A store with one HTML, one DOCX and one JSON document, each holding one sentence.
@@ -89,39 +61,14 @@ async fn html_docx_and_json_documents_are_retrieved_verbatim() {
             json!({"fleet": {"fuel": JSON}}).to_string().as_bytes(),
         ),
     ];
-    let mut ids = Vec::new();
-    for path in &paths {
-        ids.push(upload(&openai, path).await.id);
-    }
-    let store = openai
-        .vector_stores()
-        .create(
-            CreateVectorStoreRequestArgs::default()
-                .name("mixed")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let batch = openai
-        .vector_stores()
-        .file_batches(&store.id)
-        .create(
-            CreateVectorStoreFileBatchRequestArgs::default()
-                .file_ids(ids)
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let done = wait_for_batch(&openai, &store.id, &batch.id).await;
+    let (store_id, done) = store_with(&openai, "mixed", &paths).await;
     assert_eq!(done.file_counts.completed, 3, "{done:?}");
 
     let request = CreateResponseArgs::default()
         .model("gpt-5")
         .instructions("Answer from the documents. Cite every source.")
         .input("How are breakdowns and delays reported, customs paperwork checked, and fuel cards reconciled?")
-        .tools(vec![file_search(&store.id)])
+        .tools(vec![file_search(&store_id)])
         .build()
         .unwrap();
     let text = openai

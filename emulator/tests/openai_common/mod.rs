@@ -9,7 +9,10 @@ use std::time::Duration;
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::files::{CreateFileRequestArgs, FilePurpose, OpenAIFile};
-use async_openai::types::vectorstores::{VectorStoreFileBatchObject, VectorStoreFileBatchStatus};
+use async_openai::types::vectorstores::{
+    CreateVectorStoreFileBatchRequestArgs, CreateVectorStoreRequestArgs,
+    VectorStoreFileBatchObject, VectorStoreFileBatchStatus,
+};
 use emulator::{Config, Emulator};
 
 pub const KEY: &str = "test-openai-key";
@@ -51,6 +54,42 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
+}
+
+/// Uploads `paths`, attaches them to a new store named `name` in one file batch and waits for
+/// the batch to finish; returns the store id and the finished batch.
+pub async fn store_with(
+    client: &Client<OpenAIConfig>,
+    name: &str,
+    paths: &[PathBuf],
+) -> (String, VectorStoreFileBatchObject) {
+    let mut ids = Vec::new();
+    for path in paths {
+        ids.push(upload(client, path).await.id);
+    }
+    let store = client
+        .vector_stores()
+        .create(
+            CreateVectorStoreRequestArgs::default()
+                .name(name)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let batch = client
+        .vector_stores()
+        .file_batches(&store.id)
+        .create(
+            CreateVectorStoreFileBatchRequestArgs::default()
+                .file_ids(ids)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let done = wait_for_batch(client, &store.id, &batch.id).await;
+    (store.id, done)
 }
 
 /// Polls a file batch until it leaves `in_progress`; panics after a few seconds.
