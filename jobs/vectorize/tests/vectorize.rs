@@ -209,6 +209,36 @@ fn metric(lines: &[Value], name: &str) -> (f64, String) {
     )
 }
 
+/// The progress metrics a run logged for uploading every one of `docs`, `failed` of which
+/// failed processing, and the line naming its store (logged before any failure is reported).
+fn assert_progress_logged(
+    lines: &[Value],
+    docs: &[(String, Vec<u8>)],
+    failed: usize,
+    store_id: &str,
+) {
+    let bytes: usize = docs.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(
+        metric(lines, "files_uploaded"),
+        (docs.len() as f64, "files".into())
+    );
+    assert_eq!(
+        metric(lines, "bytes_uploaded"),
+        (bytes as f64, "bytes".into())
+    );
+    assert_eq!(
+        metric(lines, "files_failed"),
+        (failed as f64, "files".into())
+    );
+    let (elapsed, unit) = metric(lines, "vectorize_elapsed");
+    assert!(elapsed > 0.0 && unit == "seconds", "{elapsed} {unit}");
+    assert!(
+        lines.iter().any(|l| l["vector_store_id"] == store_id
+            && l["message"] == format!("vector store: {store_id}")),
+        "the store id is logged"
+    );
+}
+
 /// The most store polls a run needs once its last batch is attached: it polls at once, then
 /// after waits growing by half from the poll interval, and the first poll after the processing
 /// delay has passed sees every file done (a slow machine only means fewer polls).
@@ -323,22 +353,7 @@ async fn indexes_300_documents_once_and_a_second_run_uploads_nothing() {
     assert_eq!(marker.metrics["files_uploaded"], 300);
     let store_id = record.vector_store_id.clone().unwrap();
     let lines = log_lines(&output);
-    let bytes: usize = docs.iter().map(|(_, b)| b.len()).sum();
-    assert_eq!(metric(&lines, "files_uploaded"), (300.0, "files".into()));
-    assert_eq!(
-        metric(&lines, "bytes_uploaded"),
-        (bytes as f64, "bytes".into())
-    );
-    assert_eq!(metric(&lines, "files_failed"), (0.0, "files".into()));
-    let (elapsed, unit) = metric(&lines, "vectorize_elapsed");
-    assert!(elapsed > 0.0 && unit == "seconds", "{elapsed} {unit}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["vector_store_id"] == store_id.as_str()
-                && l["message"] == format!("vector store: {store_id}")),
-        "the store id is logged"
-    );
+    assert_progress_logged(&lines, &docs, 0, &store_id);
     let state = fx.state();
     let store = &state["vector_stores"][0];
     assert_eq!(store["id"], store_id.as_str());
@@ -411,22 +426,8 @@ async fn a_failed_file_is_reported_with_its_last_error() {
         !fx.dir().marker(Stage::Vectors, "").exists(),
         "no marker for a failed stage"
     );
-    let lines = log_lines(&output);
-    let bytes: usize = docs.iter().map(|(_, b)| b.len()).sum();
-    assert_eq!(metric(&lines, "files_uploaded"), (5.0, "files".into()));
-    assert_eq!(
-        metric(&lines, "bytes_uploaded"),
-        (bytes as f64, "bytes".into())
-    );
-    assert_eq!(metric(&lines, "files_failed"), (1.0, "files".into()));
-    assert!(metric(&lines, "vectorize_elapsed").0 > 0.0);
     let store_id = fx.ids("vector_stores").remove(0);
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["vector_store_id"] == store_id.as_str()),
-        "the store id is logged before the error"
-    );
+    assert_progress_logged(&log_lines(&output), &docs, 1, &store_id);
 
     // Tolerating one failure: the re-run uploads nothing more and records the failure.
     let output = fx.run(&["--max-failed-files", "1"]).await;
